@@ -1,0 +1,39 @@
+"""searchkit: hybrid full-text and semantic search over your own documents.
+
+    from searchkit import SearchEngine, build_index
+
+    build_index(["docs/"], "index")
+    hits = SearchEngine.open("index").query("S-400 sanctions").hits
+
+Attributes load lazily so that ``import searchkit`` stays cheap (no tantivy, FAISS or torch).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .build import build_index
+    from .config import Settings
+    from .engine import SearchEngine
+    from .errors import SearchkitError
+
+_LAZY = {
+    "SearchEngine": "searchkit.engine",
+    "build_index": "searchkit.build",
+    "Settings": "searchkit.config",
+    "SearchkitError": "searchkit.errors",
+}
+
+__all__ = ["SearchEngine", "SearchkitError", "Settings", "__version__", "build_index"]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'searchkit' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)

@@ -1,0 +1,49 @@
+"""Typed settings, read from ``SEARCHKIT_*`` environment variables.
+
+Built by the CLI or an application factory, never at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def bundled_seeds_dir() -> Path:
+    """The seed corpus shipped with the package (wheel) or beside it (source checkout)."""
+    packaged = Path(__file__).resolve().parent / "_seeds"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "seeds"
+
+
+def default_seeds_dir() -> Path:
+    """``./seeds`` when the current directory has one, else the bundled seed corpus."""
+    local = Path("seeds")
+    return local if local.is_dir() else bundled_seeds_dir()
+
+
+class Settings(BaseSettings):
+    """Everything a user may configure; every field maps to ``SEARCHKIT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SEARCHKIT_", extra="ignore")
+
+    index_dir: Path = Field(default=Path("index"), description="index home")
+    seeds_dir: Path = Field(default_factory=default_seeds_dir, description="default corpus")
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="sentence-transformers model: the bundled default, a local path or a name",
+    )
+    device: str = Field(default="cpu", description="torch device for encoding")
+    batch_size: int = Field(default=32, ge=1, le=4096)
+    min_passage_words: int = Field(default=25, ge=0)
+    candidates: int = Field(default=100, ge=1, le=10_000, description="top-N per leg")
+    rrf_k: int = Field(default=60, ge=1)
+    keep_generations: int = Field(default=2, ge=1)
+    max_k: int = Field(default=100, ge=1)
+    max_window: int = Field(default=1000, ge=1, description="limit on offset + k")
+    max_query_chars: int = Field(default=1000, ge=1)

@@ -1,0 +1,214 @@
+"""``SearchEngine``: the one query path behind the CLI, the HTTP API and evaluation."""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .catalog import Catalog, PassageRow
+from .config import Settings
+from .embed import Encoder, SentenceTransformerEncoder
+from .errors import (
+    IndexCorruptError,
+    ModelMismatchError,
+    QuerySyntaxError,
+    SearchkitError,
+    UserInputError,
+)
+from .fusion import cap_per_group, reciprocal_rank_fusion, single_leg
+from .highlight import merge_spans, to_html
+from .lexical import LexicalIndex, check_syntax_limits, highlight_terms, query_terms, term_spans
+from .records import MODES, Fused, Hit, LegScore, Mode, Ranked, SearchResult
+from .store import Store, generation_name
+from .vectors import VectorIndex
+
+MAX_SYNTAX_DEPTH = 16
+MAX_SYNTAX_TERMS = 64
+_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+class SearchEngine:
+    """A read-only view of one generation; both legs of every query read that generation."""
+
+    def __init__(
+        self, store: Store, generation: int, settings: Settings, encoder: Encoder | None
+    ) -> None:
+        self.store = store
+        self.generation = generation
+        self.settings = settings
+        self.manifest = store.manifest(generation)
+        store.check_sizes(generation, self.manifest)
+        root = store.path(generation)
+        self._lexical = LexicalIndex(root / "lexical")
+        self._vectors = VectorIndex(root / "vectors.faiss")
+        self._catalog = Catalog(root / "passages.sqlite")
+        self._encoder = encoder
+        self._encoder_checked = False
+        self._check_counts()
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: Path | str,
+        settings: Settings | None = None,
+        encoder: Encoder | None = None,
+    ) -> SearchEngine:
+        """Open the generation that ``index_dir/CURRENT`` names."""
+        store = Store(Path(index_dir))
+        return cls(store, store.require_current(), settings or Settings(), encoder)
+
+    def _check_counts(self) -> None:
+        expected = self.manifest["counts"]["passages"]
+        found = {
+            "lexical": self._lexical.count,
+            "vectors": self._vectors.count,
+            "catalog": self._catalog.counts()[1],
+        }
+        for part, count in found.items():
+            if count != expected:
+                raise _corrupt(self.generation, f"{part} holds {count} passages, not {expected}")
+
+    # ----- queries --------------------------------------------------------------------------
+    def query(
+        self,
+        text: str,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        offset: int = 0,
+        *,
+        syntax: bool = False,
+        per_doc: int | None = None,
+    ) -> SearchResult:
+        """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``."""
+        started = time.perf_counter()
+        self._validate(text, k=k, mode=mode, offset=offset, syntax=syntax, per_doc=per_doc)
+        depth = max(self.settings.candidates, offset + k)
+        fused = self._rank(text, mode, syntax, depth)
+        if per_doc is not None:
+            doc_of = self._catalog.doc_ids([f.passage_id for f in fused])
+            fused = cap_per_group(fused, doc_of.__getitem__, per_doc)
+        page = fused[offset : offset + k]
+        hits = self._hits(page, highlight_terms(text, syntax))
+        took = (time.perf_counter() - started) * 1000
+        return SearchResult(text, mode, self.generation, k, offset, hits, round(took, 2))
+
+    def _validate(
+        self, text: str, *, k: int, mode: str, offset: int, syntax: bool, per_doc: int | None
+    ) -> None:
+        limits = self.settings
+        if not text.strip():
+            raise UserInputError("the query is empty")
+        if len(text) > limits.max_query_chars:
+            raise UserInputError(f"the query is longer than {limits.max_query_chars} characters")
+        if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
+            raise UserInputError("the query contains control characters")
+        if mode not in MODES:
+            raise UserInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+        if not 1 <= k <= limits.max_k:
+            raise UserInputError(f"k must be between 1 and {limits.max_k}")
+        if offset < 0 or offset + k > limits.max_window:
+            raise UserInputError(f"offset must be >= 0 and offset + k <= {limits.max_window}")
+        if per_doc is not None and per_doc < 1:
+            raise UserInputError("per-doc must be at least 1")
+        if syntax:
+            check_syntax_limits(text, MAX_SYNTAX_DEPTH, MAX_SYNTAX_TERMS)
+
+    def _rank(self, text: str, mode: Mode, syntax: bool, depth: int) -> list[Fused]:
+        bm25 = self._search_lexical(text, syntax, depth) if mode != "vector" else []
+        if mode == "bm25":
+            return single_leg(bm25, "bm25")
+        vector = self._vectors.search(self._encode_query(text), depth)
+        if mode == "vector":
+            return single_leg(vector, "vector")
+        return reciprocal_rank_fusion(bm25, vector, self.settings.rrf_k)
+
+    def _search_lexical(self, text: str, syntax: bool, depth: int) -> list[Ranked]:
+        try:
+            if syntax:
+                return self._lexical.search_syntax(text, depth)
+            return self._lexical.search_terms(query_terms(text), depth)
+        except (SearchkitError, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            # tantivy's Rust panics surface as pyo3 PanicException, a BaseException.
+            if syntax and isinstance(exc, ValueError):
+                raise QuerySyntaxError(f"cannot run query: {exc}") from None
+            raise SearchkitError("the lexical index failed on this query") from None
+
+    def _encode_query(self, text: str) -> Any:
+        encoder = self.encoder
+        return encoder.encode([text])[0]
+
+    @property
+    def encoder(self) -> Encoder:
+        """The query encoder, loaded on first use and checked against the index's model."""
+        if self._encoder is None or not self._encoder_checked:
+            encoder = self._encoder or SentenceTransformerEncoder(
+                self.manifest["model"]["name"], self.settings.device, self.settings.batch_size
+            )
+            self._check_model(encoder)
+            self._encoder, self._encoder_checked = encoder, True
+        return self._encoder
+
+    def _check_model(self, encoder: Encoder) -> None:
+        built = self.manifest["model"]
+        if encoder.fingerprint != built["fingerprint"] or encoder.dimension != built["dimension"]:
+            raise ModelMismatchError(
+                f"this index was built with model {built['name']!r} "
+                f"(fingerprint {built['fingerprint']}), not {encoder.name!r} "
+                f"(fingerprint {encoder.fingerprint}); rebuild it with "
+                f"'searchkit index PATH --index {self.store.home}' using the model you query with"
+            )
+
+    def _hits(self, page: list[Fused], terms: list[str]) -> list[Hit]:
+        rows = self._catalog.passages([f.passage_id for f in page])
+        return [_hit(item, rows[item.passage_id], terms) for item in page]
+
+    # ----- description ----------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        """What ``searchkit info --json`` prints."""
+        counts = self.manifest["counts"]
+        files = self.manifest["files"]
+        return {
+            "index": str(self.store.home),
+            "generation": self.generation,
+            "created": self.manifest["created"],
+            "documents": counts["documents"],
+            "passages": counts["passages"],
+            "model": self.manifest["model"],
+            "sources": self.manifest["sources"],
+            "bytes": sum(entry["size"] for entry in files.values()),
+            "files": {name: entry["size"] for name, entry in files.items()},
+        }
+
+    def close(self) -> None:
+        self._catalog.close()
+
+
+def _hit(item: Fused, row: PassageRow, terms: list[str]) -> Hit:
+    spans = merge_spans(row.text, term_spans(row.text, terms))
+    return Hit(
+        doc_id=row.doc_id,
+        path=row.path,
+        title=row.title,
+        text=row.text,
+        start=row.start,
+        end=row.end,
+        score=round(item.score, 6),
+        bm25=_leg(item.bm25),
+        vector=_leg(item.vector),
+        highlights=spans,
+        html=to_html(row.text, spans),
+    )
+
+
+def _leg(ranked: Ranked | None) -> LegScore | None:
+    return None if ranked is None else LegScore(ranked.rank, round(ranked.score, 6))
+
+
+def _corrupt(generation: int, detail: str) -> SearchkitError:
+    return IndexCorruptError(
+        f"generation {generation_name(generation)} is inconsistent: {detail}; rebuild the index"
+    )

@@ -1,0 +1,70 @@
+"""Errors searchkit raises, each with a message a user can act on.
+
+Every error carries ``status``: the HTTP status the web layer answers with. The CLI maps
+``status < 500`` (bad input) to exit code 2 and everything else to exit code 1.
+"""
+
+from __future__ import annotations
+
+
+class SearchkitError(Exception):
+    """Base class: a problem searchkit can explain to the person who caused or can fix it."""
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UserInputError(SearchkitError):
+    """The request itself is wrong: an empty query, a bad parameter, a bad path."""
+
+    status = 400
+
+
+class QuerySyntaxError(UserInputError):
+    """A query in syntax mode does not parse, or exceeds the nesting/term limits."""
+
+
+class SourceError(UserInputError):
+    """A source given to a build does not exist or holds nothing indexable."""
+
+
+class IndexNotFoundError(SearchkitError):
+    """No published generation where one was expected."""
+
+    status = 503
+
+
+class IndexCorruptError(SearchkitError):
+    """A generation's files disagree with its manifest: it is not served."""
+
+    status = 503
+
+
+class ModelMismatchError(SearchkitError):
+    """The query encoder is not the model the index was built with."""
+
+    status = 503
+
+
+class ModelLoadError(SearchkitError):
+    """The embedding model could not be found or loaded (never fetched from a hub)."""
+
+    status = 503
+
+
+class BuildLockedError(SearchkitError):
+    """Another build holds the index's build lock."""
+
+    status = 409
+
+
+class StorageError(SearchkitError):
+    """Writing the index failed (disk full, permissions); the live generation is untouched."""
+
+    status = 507

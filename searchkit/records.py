@@ -1,0 +1,111 @@
+"""Frozen records passed between the stages of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Mode = Literal["hybrid", "bm25", "vector"]
+MODES: tuple[Mode, ...] = ("hybrid", "bm25", "vector")
+SpanKind = Literal["lexical", "semantic"]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source document. ``body_start`` is where the text after the title line begins."""
+
+    doc_id: str
+    text: str
+    title: str = ""
+    path: str = ""
+    body_start: int = 0
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A paragraph-sized slice of a document: ``document.text[start:end] == text``."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One leg's candidate: a passage id with its 1-based rank and raw score."""
+
+    passage_id: int
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Fused:
+    """A fused candidate with the parts it came from (None where a leg missed it)."""
+
+    passage_id: int
+    score: float
+    bm25: Ranked | None
+    vector: Ranked | None
+
+
+@dataclass(frozen=True)
+class Span:
+    """A highlighted range of code points in a passage's text."""
+
+    start: int
+    end: int
+    kind: SpanKind = "lexical"
+
+
+@dataclass(frozen=True)
+class LegScore:
+    rank: int
+    score: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked passage as every interface returns it."""
+
+    doc_id: str
+    path: str
+    title: str
+    text: str
+    start: int
+    end: int
+    score: float
+    bm25: LegScore | None
+    vector: LegScore | None
+    highlights: list[Span]
+    html: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    query: str
+    mode: Mode
+    generation: int
+    k: int
+    offset: int
+    hits: list[Hit]
+    took_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body shared by ``searchkit query --json`` and the HTTP endpoint."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    generation: int
+    documents: int
+    passages: int
+    skipped: list[str]
+    replaced_bytes: int
+    seconds: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
