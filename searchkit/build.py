@@ -62,6 +62,16 @@ class _Job:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def load_encoder(settings: Settings) -> Encoder:
+    """The configured embedding model (loaded lazily, on its first encode)."""
+    return SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size)
+
+
+def has_index(index_dir: Path | str) -> bool:
+    """Whether ``index_dir`` has a published generation."""
+    return Store(Path(index_dir)).current() is not None
+
+
 def build_index(
     sources: Iterable[Path | str],
     index_dir: Path | str,
@@ -72,6 +82,8 @@ def build_index(
     """Index ``sources`` into a new generation under ``index_dir`` and publish it."""
     settings = settings or Settings()
     source_paths = [Path(s).resolve() for s in sources]
+    for missing in (s for s in source_paths if not s.exists()):
+        raise SourceError(f"source not found: {missing}")
     store = Store(Path(index_dir))
     with store.build_lock():
         number, partial = store.start_generation()
@@ -81,8 +93,7 @@ def build_index(
                 partial,
                 source_paths,
                 settings,
-                encoder
-                or SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size),
+                encoder or load_encoder(settings),
                 progress or SilentProgress(),
             )
             _build_generation(job)

@@ -85,7 +85,7 @@ IndexOption = Annotated[
     Path | None,
     typer.Option(
         "--index",
-        help="Index home directory [default: ./index, or $SEARCHKIT_INDEX_DIR].",
+        help="Index home directory (default: ./index, or $SEARCHKIT_INDEX_DIR).",
         show_default=False,
     ),
 ]
@@ -145,16 +145,15 @@ def query(  # noqa: PLR0917 (typer maps parameters to options)
 
 def _build_seeds_if_missing(settings: Settings) -> Encoder | None:
     """Index the seed corpus into a missing default index; returns the encoder it loaded."""
-    from .embed import SentenceTransformerEncoder
-    from .store import Store
+    from .build import has_index, load_encoder
 
-    if Store(settings.index_dir).current() is not None:
+    if has_index(settings.index_dir):
         return None
     stderr.print(
         f"No index at {settings.index_dir}/ yet: indexing the seed corpus {settings.seeds_dir}/ "
         "(once)."
     )
-    encoder = SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size)
+    encoder = load_encoder(settings)
     _run_build([settings.seeds_dir], settings, quiet=False, encoder=encoder)
     return encoder
 
@@ -218,9 +217,12 @@ def _run_build(
     progress: Any = SilentProgress() if quiet else _RichProgress()
     try:
         report = build_index(paths, settings.index_dir, settings, encoder, progress)
-    finally:
+    except BaseException:
         if isinstance(progress, _RichProgress):
-            progress.close()
+            progress.close(completed=False)
+        raise
+    if isinstance(progress, _RichProgress):
+        progress.close()
     stderr.print(
         f"Indexed {_plural(report.documents, 'document')} as "
         f"{_plural(report.passages, 'passage')} into "
@@ -274,8 +276,9 @@ class _RichProgress:
             done = self._bars.tasks[-1].completed
             self._bars.update(self._task, total=max(done, 1), completed=max(done, 1))
 
-    def close(self) -> None:
-        self._finish_stage()
+    def close(self, completed: bool = True) -> None:
+        if completed:
+            self._finish_stage()
         self._bars.stop()
 
 

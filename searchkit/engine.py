@@ -196,7 +196,7 @@ def _hit(item: Fused, row: PassageRow, terms: list[str]) -> Hit:
         text=row.text,
         start=row.start,
         end=row.end,
-        score=round(item.score, 6),
+        score=item.score,
         bm25=_leg(item.bm25),
         vector=_leg(item.vector),
         highlights=spans,
@@ -205,7 +205,7 @@ def _hit(item: Fused, row: PassageRow, terms: list[str]) -> Hit:
 
 
 def _leg(ranked: Ranked | None) -> LegScore | None:
-    return None if ranked is None else LegScore(ranked.rank, round(ranked.score, 6))
+    return None if ranked is None else LegScore(ranked.rank, ranked.score)
 
 
 def _corrupt(generation: int, detail: str) -> SearchkitError:

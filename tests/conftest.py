@@ -1,0 +1,117 @@
+"""Shared fixtures: the real bundled model, a seeds index and a small fixture-corpus index.
+
+The real model, tantivy and FAISS are used end to end; ``HashEncoder`` is a fake for the
+pure-logic units that only need *some* deterministic vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from searchkit import build_index
+from searchkit.build import load_encoder
+from searchkit.config import Settings
+from searchkit.embed import Encoder
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+
+# Written so that one query has an exact-term hit and another only a paraphrase hit.
+FIXTURE_DOCS = {
+    "kitchen/bread.md": (
+        "# Baking sourdough bread\n\n"
+        "A sourdough starter is a culture of wild yeast and lactic acid bacteria kept alive by "
+        "regular feeding with flour and water. Bakers use it instead of commercial yeast to "
+        "leaven their loaves and give them a tangy flavour.\n\n"
+        "Proof the shaped dough overnight in the refrigerator; the slow, cold fermentation "
+        "develops flavour and makes the crust blister in a very hot oven."
+    ),
+    "garage/oil.txt": (
+        "Keeping an engine healthy\n"
+        "Replace the motor oil and the oil filter of your automobile every five thousand "
+        "miles, or sooner when you tow heavy loads; old lubricant thickens, collects grit and "
+        "wears the bearings of the engine."
+    ),
+    "garden/tomatoes.html": (
+        "<html><head><title>Growing tomatoes</title><script>var x = 'hidden';</script></head>"
+        "<body><h1>Growing tomatoes</h1><p>Tomato plants need at least six hours of direct sun, "
+        "deep watering twice a week and a sturdy stake or cage as the fruit grows heavy. Pinch "
+        "out the side shoots of cordon varieties.</p></body></html>"
+    ),
+    "space/mars.txt": (
+        "Rovers on Mars\n"
+        "The Perseverance rover landed in Jezero crater in February 2021 and collects rock "
+        "cores that a later mission is meant to return to Earth for laboratory analysis."
+    ),
+}
+EXACT_QUERY = "sourdough starter"  # words that appear verbatim in bread.md
+PARAPHRASE_QUERY = "swap the grease in my car"  # oil.txt, in other words
+
+
+class HashEncoder:
+    """A fake encoder: unit-length bag-of-hashed-words vectors. For pure-logic tests only."""
+
+    name = "hash-encoder"
+    fingerprint = "fake0000"
+    dimension = 64
+    max_tokens = 254
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def encode(
+        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        rows = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                rows[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % self.dimension] += 1
+            rows[i] /= max(float(np.linalg.norm(rows[i])), 1e-9)
+        if on_batch is not None:
+            on_batch(len(texts))
+        return rows
+
+
+def write_corpus(root: Path, docs: dict[str, str]) -> Path:
+    for rel, text in docs.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_encoder() -> Encoder:
+    return load_encoder(Settings())
+
+
+@pytest.fixture(scope="session")
+def seeds_index(tmp_path_factory: pytest.TempPathFactory, real_encoder: Encoder) -> Path:
+    index = tmp_path_factory.mktemp("seeds") / "index"
+    build_index([SEEDS], index, encoder=real_encoder)
+    return index
+
+
+@pytest.fixture(scope="session")
+def fixture_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "docs", FIXTURE_DOCS)
+
+
+@pytest.fixture(scope="session")
+def fixture_index(
+    tmp_path_factory: pytest.TempPathFactory, fixture_corpus: Path, real_encoder: Encoder
+) -> Path:
+    index = tmp_path_factory.mktemp("fixture") / "index"
+    build_index([fixture_corpus], index, encoder=real_encoder)
+    return index
+
+
+@pytest.fixture
+def hash_encoder() -> HashEncoder:
+    return HashEncoder()

@@ -1,0 +1,148 @@
+"""The build job and the on-disk contract, with a fake encoder (no model needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from searchkit import SearchEngine, build_index
+from searchkit.errors import BuildLockedError, IndexCorruptError, IndexNotFoundError, SourceError
+from searchkit.store import Store, atomic_write
+
+from .conftest import FIXTURE_DOCS, HashEncoder, write_corpus
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    return write_corpus(tmp_path / "docs", FIXTURE_DOCS)
+
+
+def test_build_writes_a_complete_generation(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    report = build_index([corpus], index, encoder=hash_encoder)
+    assert report.generation == 1
+    assert report.documents == len(FIXTURE_DOCS)
+    assert (index / "CURRENT").read_text().strip() == "g000001"
+    generation = index / "generations" / "g000001"
+    manifest = json.loads((generation / "manifest.json").read_text())
+    assert manifest["counts"]["passages"] == report.passages
+    assert manifest["model"] == {
+        "name": "hash-encoder",
+        "dimension": 64,
+        "normalize": True,
+        "fingerprint": "fake0000",
+    }
+    assert {"vectors.faiss", "passages.sqlite", "embeddings.f32"} <= set(manifest["files"])
+    embeddings = generation / "embeddings.f32"
+    assert embeddings.stat().st_size == report.passages * 64 * 4
+    for name in manifest["files"]:
+        assert (generation / name).stat().st_size == manifest["files"][name]["size"]
+    assert not list(generation.rglob("*.pkl")) and not list(generation.rglob("*.pickle"))
+
+
+def test_rebuild_publishes_next_generation_and_keeps_two(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    for expected in (1, 2, 3):
+        assert build_index([corpus], index, encoder=hash_encoder).generation == expected
+    store = Store(index)
+    assert store.current() == 3
+    assert store.numbers() == [2, 3]
+
+
+def test_engine_serves_the_generation_current_names(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    engine = SearchEngine.open(index, encoder=hash_encoder)
+    build_index([corpus / "kitchen"], index, encoder=hash_encoder)
+    # An open engine keeps answering from its generation; a new one sees the new generation.
+    assert engine.query("tomato", mode="bm25").generation == 1
+    assert engine.query("tomato", mode="bm25").hits
+    fresh = SearchEngine.open(index, encoder=hash_encoder)
+    assert fresh.generation == 2
+    assert fresh.query("tomato", mode="bm25").hits == []
+
+
+def test_failed_build_leaves_live_index_untouched(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    before = _snapshot(index)
+
+    class Exploding(HashEncoder):
+        def encode(self, texts, on_batch=None):  # type: ignore[no-untyped-def]
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        build_index([corpus], index, encoder=Exploding())
+    assert _snapshot(index) == before
+    assert not [p for p in (index / "generations").iterdir() if p.name.endswith(".partial")]
+
+
+def test_empty_source_is_refused(tmp_path: Path, hash_encoder: HashEncoder) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SourceError, match="no indexable documents"):
+        build_index([empty], tmp_path / "index", encoder=hash_encoder)
+    assert Store(tmp_path / "index").current() is None
+
+
+def test_second_build_is_refused_while_one_holds_the_lock(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    with Store(index).build_lock(), pytest.raises(BuildLockedError, match=f"pid {os.getpid()}"):
+        build_index([corpus], index, encoder=hash_encoder)
+
+
+def test_leftover_partial_generation_is_removed(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    dead = index / "generations" / "g000002.partial"
+    dead.mkdir()
+    (dead / "junk").write_text("left by a killed build")
+    assert build_index([corpus], index, encoder=hash_encoder).generation == 2
+    assert not dead.exists()
+
+
+def test_engine_refuses_inconsistent_generation(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    faiss_file = index / "generations" / "g000001" / "vectors.faiss"
+    faiss_file.write_bytes(faiss_file.read_bytes()[:-8])
+    with pytest.raises(IndexCorruptError, match=r"vectors\.faiss has"):
+        SearchEngine.open(index, encoder=hash_encoder)
+
+
+def test_missing_index_names_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(IndexNotFoundError, match="searchkit index PATH"):
+        SearchEngine.open(tmp_path / "nothing")
+
+
+def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    atomic_write(target, b"old")
+    atomic_write(target, b"new contents")
+    assert target.read_bytes() == b"new contents"
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def _snapshot(index: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(index).as_posix(): p.read_bytes()
+        for p in sorted(index.rglob("*"))
+        if p.is_file() and not p.name.startswith("LOCK")
+    }

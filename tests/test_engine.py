@@ -1,0 +1,126 @@
+"""End to end through the real bundled model, real tantivy and real FAISS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from searchkit import SearchEngine
+from searchkit.embed import Encoder
+from searchkit.errors import ModelMismatchError, QuerySyntaxError, UserInputError
+
+from .conftest import EXACT_QUERY, PARAPHRASE_QUERY, HashEncoder
+
+
+@pytest.fixture(scope="module")
+def seeds(seeds_index: Path, real_encoder: Encoder) -> SearchEngine:
+    return SearchEngine.open(seeds_index, encoder=real_encoder)
+
+
+@pytest.fixture(scope="module")
+def fixture(fixture_index: Path, real_encoder: Encoder) -> SearchEngine:
+    return SearchEngine.open(fixture_index, encoder=real_encoder)
+
+
+def _marked(hit_text: str, spans: list) -> list[str]:  # type: ignore[type-arg]
+    return [hit_text[s.start : s.end] for s in spans]
+
+
+def test_sanctions_passage_ranks_first_with_highlights(seeds: SearchEngine) -> None:
+    for mode in ("hybrid", "bm25"):
+        top = seeds.query("S-400 sanctions", mode=mode).hits[0]
+        assert "SU-35 fighter jets and S-400" in top.text
+        assert "first foreign visit" not in top.text
+        marked = _marked(top.text, top.highlights)
+        assert marked.count("S-400") == 1 and marked.count("sanctions") == 1
+        assert all(s.kind == "lexical" for s in top.highlights)
+        assert '<mark class="lexical">S-400</mark>' in top.html
+
+
+def test_hit_fields_and_offsets(seeds: SearchEngine, seeds_index: Path) -> None:
+    result = seeds.query("S-400 sanctions")
+    top = result.hits[0]
+    source = (Path(__file__).resolve().parent.parent / "seeds" / top.doc_id).read_text()
+    assert source[top.start : top.end] == top.text
+    assert top.title == "Sino-Russian cooperation contributes to global security: MoD"
+    assert top.bm25 is not None and top.bm25.rank == 1
+    assert top.vector is not None and top.vector.rank >= 1
+    assert top.score == pytest.approx(1 / (60 + top.bm25.rank) + 1 / (60 + top.vector.rank))
+    assert result.generation == 1
+    assert [h.score for h in result.hits] == sorted((h.score for h in result.hits), reverse=True)
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_paraphrase_without_shared_words_finds_first_visit(seeds: SearchEngine, mode: str) -> None:
+    top = seeds.query("defence chief's maiden trip abroad", mode=mode).hits[0]
+    assert "first foreign visit" in top.text
+    assert "S-400" not in top.text
+    assert top.bm25 is None and top.highlights == []
+
+
+def test_bm25_mode_never_loads_the_encoder(seeds_index: Path) -> None:
+    engine = SearchEngine.open(seeds_index, encoder=None)
+    assert engine.query("S-400", mode="bm25").hits
+    assert engine._encoder is None
+
+
+def test_fixture_corpus_exact_and_paraphrase(fixture: SearchEngine) -> None:
+    exact = fixture.query(EXACT_QUERY).hits[0]
+    assert exact.doc_id == "kitchen/bread.md" and exact.highlights
+    assert fixture.query(EXACT_QUERY, mode="bm25").hits[0].doc_id == "kitchen/bread.md"
+    assert fixture.query(PARAPHRASE_QUERY, mode="bm25").hits == []
+    for mode in ("vector", "hybrid"):
+        assert fixture.query(PARAPHRASE_QUERY, mode=mode).hits[0].doc_id == "garage/oil.txt"
+
+
+def test_paging_and_per_doc(seeds: SearchEngine, fixture: SearchEngine) -> None:
+    full = seeds.query("Russia China", k=6)
+    page = seeds.query("Russia China", k=3, offset=3)
+    assert [h.start for h in page.hits] == [h.start for h in full.hits[3:6]]
+    capped = seeds.query("Russia China", k=10, per_doc=1)
+    assert len(capped.hits) == 1
+    many = fixture.query("growing food and engines", k=10, per_doc=1)
+    assert len({h.doc_id for h in many.hits}) == len(many.hits)
+
+
+def test_syntax_mode(seeds: SearchEngine) -> None:
+    hits = seeds.query('"first foreign visit"', mode="bm25", syntax=True).hits
+    assert len(hits) == 1 and "first foreign visit" in hits[0].text
+    with pytest.raises(QuerySyntaxError):
+        seeds.query("foo AND", syntax=True)
+    with pytest.raises(QuerySyntaxError):
+        seeds.query("(" * 17 + "x" + ")" * 17, syntax=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"text": "   "}, "empty"),
+        ({"text": "x", "k": 0}, "k must be"),
+        ({"text": "x", "k": 101}, "k must be"),
+        ({"text": "x", "offset": -1}, "offset"),
+        ({"text": "x", "offset": 2**31}, "offset"),
+        ({"text": "x" * 1001}, "longer than"),
+        ({"text": "bad\x00byte"}, "control"),
+        ({"text": "x", "mode": "fuzzy"}, "unknown mode"),
+        ({"text": "x", "per_doc": 0}, "per-doc"),
+    ],
+)
+def test_bad_input_is_a_user_error(seeds: SearchEngine, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(UserInputError, match=message):
+        seeds.query(**kwargs)
+
+
+def test_query_encoder_must_match_the_index_model(seeds_index: Path) -> None:
+    engine = SearchEngine.open(seeds_index, encoder=HashEncoder())
+    assert engine.query("S-400", mode="bm25").hits  # BM25 needs no encoder
+    with pytest.raises(ModelMismatchError, match="rebuild"):
+        engine.query("S-400", mode="hybrid")
+
+
+def test_info(seeds: SearchEngine) -> None:
+    info = seeds.info()
+    assert info["generation"] == 1 and info["documents"] == 1
+    assert info["passages"] == 11
+    assert info["model"]["name"] == "all-MiniLM-L6-v2" and info["model"]["dimension"] == 384

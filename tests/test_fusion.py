@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+
+from searchkit.fusion import cap_per_group, reciprocal_rank_fusion, single_leg
+from searchkit.records import Ranked
+
+
+def test_rrf_matches_hand_computed_scores() -> None:
+    bm25 = [Ranked(10, 1, 7.0), Ranked(20, 2, 5.0), Ranked(30, 3, 1.0)]
+    vector = [Ranked(20, 1, 0.9), Ranked(40, 2, 0.8)]
+    fused = reciprocal_rank_fusion(bm25, vector, k=60)
+    scores = {f.passage_id: f.score for f in fused}
+    assert scores[20] == pytest.approx(1 / 62 + 1 / 61)
+    assert scores[10] == pytest.approx(1 / 61)
+    assert scores[40] == pytest.approx(1 / 62)
+    assert scores[30] == pytest.approx(1 / 63)
+    assert [f.passage_id for f in fused] == [20, 10, 40, 30]
+    top = fused[0]
+    assert top.bm25 == Ranked(20, 2, 5.0) and top.vector == Ranked(20, 1, 0.9)
+    assert fused[1].vector is None and fused[2].bm25 is None
+
+
+def test_rrf_ties_break_deterministically() -> None:
+    # 5 and 7 both score 1/61: rank ties go to the lower passage id, whatever the input order.
+    first = reciprocal_rank_fusion([Ranked(7, 1, 1.0)], [Ranked(5, 1, 1.0)])
+    second = reciprocal_rank_fusion([Ranked(5, 1, 1.0)], [Ranked(7, 1, 1.0)])
+    assert [f.passage_id for f in first] == [5, 7] == [f.passage_id for f in second]
+
+
+def test_rrf_k_changes_the_balance() -> None:
+    bm25 = [Ranked(1, 1, 1.0), Ranked(2, 2, 1.0)]
+    vector = [Ranked(2, 1, 1.0), Ranked(3, 30, 1.0)]
+    fused = reciprocal_rank_fusion(bm25, vector, k=1)
+    assert fused[0].passage_id == 2
+    assert fused[0].score == pytest.approx(1 / 3 + 1 / 2)
+
+
+def test_single_leg_keeps_scores_and_order() -> None:
+    ranked = [Ranked(3, 1, 0.5), Ranked(1, 2, 0.4)]
+    fused = single_leg(ranked, "vector")
+    assert [(f.passage_id, f.score, f.bm25) for f in fused] == [(3, 0.5, None), (1, 0.4, None)]
+
+
+def test_cap_per_group() -> None:
+    fused = single_leg([Ranked(i, i + 1, 1.0 - i / 10) for i in range(6)], "bm25")
+    groups = {0: "a", 1: "a", 2: "b", 3: "a", 4: "b", 5: "c"}
+    kept = cap_per_group(fused, groups.__getitem__, 1)
+    assert [f.passage_id for f in kept] == [0, 2, 5]
+    assert cap_per_group(fused, groups.__getitem__, None) == fused

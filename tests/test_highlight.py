@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from searchkit.highlight import merge_spans, segments, to_html
+from searchkit.lexical import query_terms, term_spans
+from searchkit.records import Span
+
+
+def _marks(text: str, query: str) -> list[str]:
+    spans = merge_spans(text, term_spans(text, query_terms(query)))
+    return [text[s.start : s.end] for s in spans]
+
+
+def test_hyphenated_match_is_one_span_and_stems_match() -> None:
+    text = "He faced US sanctions after buying S-400 systems."
+    assert _marks(text, "S-400 sanctions") == ["sanctions", "S-400"]
+    assert _marks(text, "sanction") == ["sanctions"]
+
+
+def test_possessives_do_not_match_single_letters() -> None:
+    assert _marks("Russia's main exporter", "S-400") == []
+    assert _marks("Russia's main exporter", "russia") == ["Russia's"]
+
+
+def test_offsets_are_code_points_after_non_ascii() -> None:
+    text = "Café crème — résumé: the fox jumps 🦊 over the fox."
+    spans = merge_spans(text, term_spans(text, query_terms("fox")))
+    assert [text[s.start : s.end] for s in spans] == ["fox", "fox"]
+
+
+def test_html_escapes_before_marking() -> None:
+    text = "<script>alert('x')</script> café & fox <b>"
+    spans = merge_spans(text, term_spans(text, query_terms("fox alert")))
+    html = to_html(text, spans)
+    assert "<script>" not in html and "<b>" not in html
+    assert html.startswith('&lt;script&gt;<mark class="lexical">alert</mark>(&#x27;x&#x27;)')
+    assert 'café &amp; <mark class="lexical">fox</mark> &lt;b&gt;' in html
+
+
+def test_merge_joins_only_across_punctuation() -> None:
+    text = "a-b c"
+    merged = merge_spans(text, [(4, 5), (0, 1), (2, 3)])
+    assert merged == [Span(0, 3), Span(4, 5)]
+
+
+def test_segments_cover_the_text() -> None:
+    text = "one two three"
+    pieces = segments(text, [Span(4, 7)])
+    assert pieces == [("one ", None), ("two", "lexical"), (" three", None)]
+    assert "".join(p for p, _ in pieces) == text

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from searchkit.errors import QuerySyntaxError
+from searchkit.lexical import (
+    LexicalIndex,
+    LexicalRow,
+    check_syntax_limits,
+    query_terms,
+    write_lexical,
+)
+
+CLAIMS = [
+    "The minor G allele of FOXO3 is related to more severe symptoms of Crohn's Disease.",
+    "The ureABIEFGH gene cluster encodes urease maturation proteins : UreD/UreH, UreE, UreF, "
+    "and UreG.",
+    "1 in 5 million in UK have abnormal PrP positivity.",
+    "HOTEL DE LA COTE D OR",
+    'unbalanced "quote ( and AND OR NOT - + title: *',
+]
+
+
+@pytest.fixture(scope="module")
+def lexical(tmp_path_factory: pytest.TempPathFactory) -> LexicalIndex:
+    directory = tmp_path_factory.mktemp("lexical") / "lexical"
+    rows = [
+        LexicalRow(0, "a", "a", "FOXO3 and Crohn's", "The minor G allele of FOXO3 in Crohn's."),
+        LexicalRow(1, "b", "b", "Urease", "UreD/UreH and UreE form urease maturation proteins."),
+        LexicalRow(2, "c", "c", "Hotel", "A hotel on the Cote d'Or serves wine."),
+    ]
+    write_lexical(directory, iter(rows))
+    return LexicalIndex(directory)
+
+
+def test_analysis_stems_and_drops_stopwords() -> None:
+    assert query_terms("The sanctions of the S-400") == ["sanction", "s", "400"]
+    assert query_terms("the of and") == []
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+def test_natural_language_never_raises(lexical: LexicalIndex, claim: str) -> None:
+    lexical.search_terms(query_terms(claim), 10)
+
+
+def test_claims_find_their_passages(lexical: LexicalIndex) -> None:
+    assert lexical.search_terms(query_terms(CLAIMS[0]), 10)[0].passage_id == 0
+    assert lexical.search_terms(query_terms(CLAIMS[1]), 10)[0].passage_id == 1
+
+
+def test_syntax_mode(lexical: LexicalIndex) -> None:
+    assert [r.passage_id for r in lexical.search_syntax('"maturation proteins"', 10)] == [1]
+    assert [r.passage_id for r in lexical.search_syntax("hotel -wine", 10)] == []
+    assert [r.passage_id for r in lexical.search_syntax("title:urease", 10)] == [1]
+    for bad in ["foo AND", "(", "title:", "nosuchfield:x"]:
+        with pytest.raises(QuerySyntaxError):
+            lexical.search_syntax(bad, 10)
+
+
+def test_ranks_are_dense_and_scores_descend(lexical: LexicalIndex) -> None:
+    ranked = lexical.search_terms(query_terms("urease foxo3 hotel"), 10)
+    assert [r.rank for r in ranked] == [1, 2, 3]
+    assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
+    assert lexical.count == 3
+
+
+def test_syntax_limits() -> None:
+    check_syntax_limits("(a (b c))", max_depth=16, max_terms=64)
+    with pytest.raises(QuerySyntaxError, match="nests"):
+        check_syntax_limits("(" * 17 + "a" + ")" * 17, max_depth=16, max_terms=64)
+    with pytest.raises(QuerySyntaxError, match="terms"):
+        check_syntax_limits(" ".join(["w"] * 65), max_depth=16, max_terms=64)
+
+
+def test_writing_into_a_fresh_directory(tmp_path: Path) -> None:
+    assert write_lexical(tmp_path / "new", iter([])) == 0
+    assert LexicalIndex(tmp_path / "new").count == 0
