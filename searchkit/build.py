@@ -29,6 +29,8 @@ from .records import BuildReport
 from .store import FORMAT_VERSION, MANIFEST, Store, atomic_write, file_inventory
 from .vectors import VectorIndex, build_vector_index
 
+MAX_TITLE_TOKENS = 64
+
 
 class Progress(Protocol):
     """Receives progress of long stages; the CLI draws bars from it."""
@@ -143,15 +145,17 @@ def _build_generation(job: _Job) -> None:
 
 def _collect(job: _Job) -> None:
     """Read every document, cut it into passages and store both in the catalog."""
-    passage_settings = PassageSettings(job.settings.min_passage_words, job.encoder.max_tokens)
     writer = CatalogWriter(job.out / "passages.sqlite")
     job.progress.stage("reading documents")
     try:
         for document in iter_documents(job.sources, job.stats):
-            passages = split_passages(document, passage_settings, job.encoder.count_tokens)
+            context = _embedding_context(document.title, job.encoder)
+            budget = job.encoder.max_tokens - job.encoder.count_tokens(context)
+            settings = PassageSettings(job.settings.min_passage_words, budget)
+            passages = split_passages(document, settings, job.encoder.count_tokens)
             ids = writer.add(document, passages)
             for pid, passage in zip(ids, passages, strict=True):
-                job.texts.append(passage.text)
+                job.texts.append(context + passage.text)
                 job.rows.append(
                     LexicalRow(pid, document.doc_id, document.path, document.title, passage.text)
                 )
@@ -162,6 +166,17 @@ def _collect(job: _Job) -> None:
     if not job.texts:
         names = ", ".join(str(s) for s in job.sources)
         raise SourceError(f"no indexable documents in {names} (supported: .txt .md .html .jsonl)")
+
+
+def _embedding_context(title: str, encoder: Encoder) -> str:
+    """What precedes each passage when it is embedded: its document's title, when short.
+
+    A passage alone often lacks its subject ("the patients", "this protein"); the title supplies
+    it. Passages are cut to fit the model's window together with this prefix.
+    """
+    if not title or encoder.count_tokens(title) > MAX_TITLE_TOKENS:
+        return ""
+    return title + "\n"
 
 
 def _manifest(job: _Job) -> dict[str, Any]:
@@ -184,7 +199,6 @@ def _manifest(job: _Job) -> dict[str, Any]:
             "fingerprint": encoder.fingerprint,
         },
         "indexes": {"lexical": "tantivy bm25", "vectors": "faiss IndexFlatIP"},
-        "fusion": {"method": "rrf", "k": settings.rrf_k, "candidates": settings.candidates},
         "files": file_inventory(job.out),
     }
 

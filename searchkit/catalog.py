@@ -124,17 +124,23 @@ class Catalog:
         )
         return {row[0]: PassageRow(*row) for row in rows}
 
-    def doc_ids(self, ids: list[int]) -> dict[int, str]:
-        """Document id of each passage id (for per-document caps)."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
+    def passage_documents(self) -> list[str]:
+        """The document id of every passage, indexed by passage id."""
         rows = self._db.execute(
-            "SELECT p.id, d.doc_id FROM passages p JOIN documents d ON d.id = p.document "
-            f"WHERE p.id IN ({marks})",
-            ids,
+            "SELECT d.doc_id FROM passages p JOIN documents d ON d.id = p.document ORDER BY p.id"
         )
-        return dict(rows.fetchall())
+        return [row[0] for row in rows]
+
+    def known_documents(self, doc_ids: set[str]) -> int:
+        """How many of ``doc_ids`` this generation holds."""
+        known = 0
+        ids = sorted(doc_ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT count(*) FROM documents WHERE doc_id IN ({marks})"
+            known += self._db.execute(query, chunk).fetchone()[0]
+        return int(known)
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
         row = self._db.execute(

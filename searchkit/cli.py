@@ -6,28 +6,26 @@ import json
 import logging
 import sys
 import time
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.text import Text
 from typer.core import TyperGroup
 
+from . import cli_eval
+from .cli_options import (
+    CandidatesOption,
+    FusionOption,
+    IndexOption,
+    JsonOption,
+    ModeChoice,
+    RrfKOption,
+    VectorWeightOption,
+    make_settings,
+)
 from .config import Settings
+from .console import RichProgress, plural, stderr, stdout
 from .errors import SearchkitError
 from .highlight import segments
 
@@ -39,9 +37,6 @@ if TYPE_CHECKING:
 EXIT_USER_ERROR = 2
 EXIT_ENVIRONMENT_ERROR = 1
 MARK_STYLES = {"lexical": "bold black on yellow", "semantic": "bold black on cyan"}
-
-stdout = Console(highlight=False, soft_wrap=False)
-stderr = Console(stderr=True, highlight=False)
 
 
 class _SearchkitGroup(TyperGroup):
@@ -75,28 +70,6 @@ app = typer.Typer(
 )
 
 
-class ModeChoice(StrEnum):
-    hybrid = "hybrid"
-    bm25 = "bm25"
-    vector = "vector"
-
-
-IndexOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--index",
-        help="Index home directory (default: ./index, or $SEARCHKIT_INDEX_DIR).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only, on stdout.")]
-
-
-def _settings(index: Path | None) -> Settings:
-    settings = Settings()
-    return settings if index is None else settings.model_copy(update={"index_dir": index})
-
-
 def _setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
@@ -113,7 +86,7 @@ def _main() -> None:
 
 # ----- query ---------------------------------------------------------------------------------
 @app.command()
-def query(  # noqa: PLR0917 (typer maps parameters to options)
+def query(
     text: Annotated[str, typer.Argument(help="What to search for, in plain words.")],
     k: Annotated[int, typer.Option("-k", "--k", help="Number of hits to return.")] = 10,
     offset: Annotated[int, typer.Option("--offset", help="Hits to skip (paging).")] = 0,
@@ -127,16 +100,39 @@ def query(  # noqa: PLR0917 (typer maps parameters to options)
     per_doc: Annotated[
         int | None, typer.Option("--per-doc", help="At most N passages per document.")
     ] = None,
+    explain: Annotated[
+        bool | None,
+        typer.Option(
+            "--explain/--no-explain",
+            help="Mark the sentences closest in meaning in hits without keyword matches "
+            "[default: on for human output, off with --json].",
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOption = False,
     index: IndexOption = None,
+    fusion: FusionOption = None,
+    vector_weight: VectorWeightOption = None,
+    rrf_k: RrfKOption = None,
+    candidates: CandidatesOption = None,
 ) -> None:
     """Search the index. Builds ./index from the seed corpus on first use."""
     from .engine import SearchEngine
 
-    settings = _settings(index)
+    settings = make_settings(
+        index, fusion=fusion, vector_weight=vector_weight, rrf_k=rrf_k, candidates=candidates
+    )
     encoder = _build_seeds_if_missing(settings) if index is None else None
     engine = SearchEngine.open(settings.index_dir, settings, encoder)
-    result = engine.query(text, k=k, mode=mode.value, offset=offset, syntax=syntax, per_doc=per_doc)
+    result = engine.query(
+        text,
+        k=k,
+        mode=mode.value,
+        offset=offset,
+        syntax=syntax,
+        per_doc=per_doc,
+        explain=not json_output if explain is None else explain,
+    )
     if json_output:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
@@ -202,7 +198,7 @@ def index_command(
     json_output: JsonOption = False,
 ) -> None:
     """Build a new index generation holding exactly PATHS, then make it live."""
-    settings = _settings(index)
+    settings = make_settings(index)
     report = _run_build(paths, settings, quiet=quiet or json_output)
     if json_output:
         print(json.dumps(report.to_dict()))
@@ -214,72 +210,23 @@ def _run_build(
     from .build import SilentProgress, build_index
 
     started = time.perf_counter()
-    progress: Any = SilentProgress() if quiet else _RichProgress()
+    progress: Any = SilentProgress() if quiet else RichProgress()
     try:
         report = build_index(paths, settings.index_dir, settings, encoder, progress)
     except BaseException:
-        if isinstance(progress, _RichProgress):
+        if isinstance(progress, RichProgress):
             progress.close(completed=False)
         raise
-    if isinstance(progress, _RichProgress):
+    if isinstance(progress, RichProgress):
         progress.close()
     stderr.print(
-        f"Indexed {_plural(report.documents, 'document')} as "
-        f"{_plural(report.passages, 'passage')} into "
+        f"Indexed {plural(report.documents, 'document')} as "
+        f"{plural(report.passages, 'passage')} into "
         f"{settings.index_dir}/ (generation {report.generation}) in "
         f"{time.perf_counter() - started:.1f} s"
         + (f"; skipped {len(report.skipped)} files" if report.skipped else "")
     )
     return report
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
-class _RateColumn(ProgressColumn):
-    """Items per second, for stages that know their total."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f}/s" if speed else "", style="progress.data.speed")
-
-
-class _RichProgress:
-    """Progress bars on stderr for the stages of a build: rate and ETA where a total is known."""
-
-    def __init__(self) -> None:
-        self._bars = Progress(
-            SpinnerColumn(finished_text="✓"),
-            TextColumn("{task.description:<20}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=stderr,
-        )
-        self._bars.start()
-        self._task: TaskID | None = None
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        self._finish_stage()
-        self._task = self._bars.add_task(name, total=total)
-
-    def advance(self, amount: int = 1) -> None:
-        if self._task is not None:
-            self._bars.advance(self._task, amount)
-
-    def _finish_stage(self) -> None:
-        if self._task is not None:
-            done = self._bars.tasks[-1].completed
-            self._bars.update(self._task, total=max(done, 1), completed=max(done, 1))
-
-    def close(self, completed: bool = True) -> None:
-        if completed:
-            self._finish_stage()
-        self._bars.stop()
 
 
 # ----- info ----------------------------------------------------------------------------------
@@ -288,7 +235,7 @@ def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
     """Describe the live index: generation, counts, model, sources, size."""
     from .engine import SearchEngine
 
-    settings = _settings(index)
+    settings = make_settings(index)
     engine: SearchEngine = SearchEngine.open(settings.index_dir, settings)
     details = engine.info()
     if json_output:
@@ -303,6 +250,10 @@ def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
     stdout.print(f"size        {details['bytes'] / 1e6:.1f} MB")
     for source in details["sources"]:
         stdout.print(f"source      {source}")
+
+
+app.command("eval")(cli_eval.eval_command)
+app.command("tune")(cli_eval.tune_command)
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ Built by the CLI or an application factory, never at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -42,7 +43,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)
     candidates: int = Field(default=100, ge=1, le=10_000, description="top-N per leg")
+    fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
     rrf_k: int = Field(default=60, ge=1)
+    vector_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="vector leg's share")
+    aggregate: Literal["max", "decay"] = Field(default="max", description="passages -> document")
+    decay: float = Field(default=0.3, ge=0.0, le=1.0)
     keep_generations: int = Field(default=2, ge=1)
     max_k: int = Field(default=100, ge=1)
     max_window: int = Field(default=1000, ge=1, description="limit on offset + k")

@@ -155,7 +155,12 @@ class SentenceTransformerEncoder:
         path = self.folder / "tokenizer.json"
         if not path.is_file():
             raise ModelLoadError(f"model folder {self.folder} has no tokenizer.json")
-        return Tokenizer.from_file(str(path))
+        tokenizer = Tokenizer.from_file(str(path))
+        # tokenizer.json files often carry truncation and padding to a fixed length, which would
+        # make every count that length: counting must see the whole text.
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
 
     @cached_property
     def _model(self) -> Any:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .catalog import Catalog, PassageRow
 from .config import Settings
@@ -17,12 +20,16 @@ from .errors import (
     SearchkitError,
     UserInputError,
 )
-from .fusion import cap_per_group, reciprocal_rank_fusion, single_leg
-from .highlight import merge_spans, to_html
+from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse, single_leg
+from .highlight import merge_spans, most_similar, to_html
 from .lexical import LexicalIndex, check_syntax_limits, highlight_terms, query_terms, term_spans
+from .passages import sentence_spans
 from .records import MODES, Fused, Hit, LegScore, Mode, Ranked, SearchResult
 from .store import Store, generation_name
 from .vectors import VectorIndex
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 MAX_SYNTAX_DEPTH = 16
 MAX_SYNTAX_TERMS = 64
@@ -46,6 +53,8 @@ class SearchEngine:
         self._catalog = Catalog(root / "passages.sqlite")
         self._encoder = encoder
         self._encoder_checked = False
+        self._doc_of_passage: list[str] | None = None
+        self.fusion = resolve_fusion(settings, store.read_tuning())
         self._check_counts()
 
     @classmethod
@@ -80,17 +89,26 @@ class SearchEngine:
         *,
         syntax: bool = False,
         per_doc: int | None = None,
+        fusion: FusionOptions | None = None,
+        explain: bool = False,
     ) -> SearchResult:
-        """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``."""
+        """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
+
+        ``explain`` adds semantic highlights: in hits the vector leg found whose words do not
+        match the query, the sentences most similar to the query (costs one batch encode).
+        """
         started = time.perf_counter()
         self._validate(text, k=k, mode=mode, offset=offset, syntax=syntax, per_doc=per_doc)
-        depth = max(self.settings.candidates, offset + k)
-        fused = self._rank(text, mode, syntax, depth)
+        fusion = fusion or self.fusion
+        depth = max(fusion.candidates, offset + k)
+        vector = None if mode == "bm25" else self.encoder.encode([text])[0]
+        fused = self._rank(text, mode, fusion, depth, syntax=syntax, query_vector=vector)
         if per_doc is not None:
-            doc_of = self._catalog.doc_ids([f.passage_id for f in fused])
-            fused = cap_per_group(fused, doc_of.__getitem__, per_doc)
+            fused = cap_per_group(fused, self.document_of, per_doc)
         page = fused[offset : offset + k]
         hits = self._hits(page, highlight_terms(text, syntax))
+        if explain and vector is not None:
+            hits = self._explain(hits, page, vector)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, mode, self.generation, k, offset, hits, round(took, 2))
 
@@ -115,14 +133,60 @@ class SearchEngine:
         if syntax:
             check_syntax_limits(text, MAX_SYNTAX_DEPTH, MAX_SYNTAX_TERMS)
 
-    def _rank(self, text: str, mode: Mode, syntax: bool, depth: int) -> list[Fused]:
+    def rank_documents(
+        self,
+        text: str,
+        mode: Mode = "hybrid",
+        k: int = 100,
+        *,
+        fusion: FusionOptions | None = None,
+        query_vector: NDArray[np.float32] | None = None,
+    ) -> list[tuple[str, float]]:
+        """The top ``k`` documents for ``text``, ranked from their passages (for evaluation).
+
+        ``query_vector`` lets a caller that encodes many queries in one batch skip encoding here.
+        """
+        fusion = fusion or self.fusion
+        # Documents hold several passages: look deeper so that k documents survive grouping.
+        depth = max(fusion.candidates, 3 * k)
+        fused = self._rank(text, mode, fusion, depth, query_vector=query_vector)
+        ranked = aggregate_documents(fused, self.document_of, fusion.aggregate, fusion.decay)
+        return ranked[:k]
+
+    def legs(
+        self, text: str, depth: int, *, query_vector: NDArray[np.float32] | None = None
+    ) -> tuple[list[Ranked], list[Ranked]]:
+        """Both legs' top ``depth`` passages, unfused (for tuning fusion offline)."""
+        if query_vector is None:
+            query_vector = self.encoder.encode([text])[0]
+        bm25 = self._search_lexical(text, False, depth)
+        return bm25, self._vectors.search(query_vector, depth)
+
+    def _rank(
+        self,
+        text: str,
+        mode: Mode,
+        fusion: FusionOptions,
+        depth: int,
+        *,
+        syntax: bool = False,
+        query_vector: NDArray[np.float32] | None = None,
+    ) -> list[Fused]:
         bm25 = self._search_lexical(text, syntax, depth) if mode != "vector" else []
         if mode == "bm25":
             return single_leg(bm25, "bm25")
-        vector = self._vectors.search(self._encode_query(text), depth)
+        if query_vector is None:
+            query_vector = self.encoder.encode([text])[0]
+        vector = self._vectors.search(query_vector, depth)
         if mode == "vector":
             return single_leg(vector, "vector")
-        return reciprocal_rank_fusion(bm25, vector, self.settings.rrf_k)
+        return fuse(bm25, vector, fusion)
+
+    def document_of(self, passage_id: int) -> str:
+        """The id of the document passage ``passage_id`` belongs to."""
+        if self._doc_of_passage is None:
+            self._doc_of_passage = self._catalog.passage_documents()
+        return self._doc_of_passage[passage_id]
 
     def _search_lexical(self, text: str, syntax: bool, depth: int) -> list[Ranked]:
         try:
@@ -136,10 +200,6 @@ class SearchEngine:
             if syntax and isinstance(exc, ValueError):
                 raise QuerySyntaxError(f"cannot run query: {exc}") from None
             raise SearchkitError("the lexical index failed on this query") from None
-
-    def _encode_query(self, text: str) -> Any:
-        encoder = self.encoder
-        return encoder.encode([text])[0]
 
     @property
     def encoder(self) -> Encoder:
@@ -166,6 +226,30 @@ class SearchEngine:
         rows = self._catalog.passages([f.passage_id for f in page])
         return [_hit(item, rows[item.passage_id], terms) for item in page]
 
+    def _explain(
+        self, hits: list[Hit], page: list[Fused], query_vector: NDArray[np.float32]
+    ) -> list[Hit]:
+        """Add semantic spans to vector-found hits that have no lexical match."""
+        wanted = [
+            i for i, (hit, item) in enumerate(zip(hits, page, strict=True))
+            if item.vector is not None and not hit.highlights
+        ]  # fmt: skip
+        sentences = {i: sentence_spans(hits[i].text) for i in wanted}
+        texts = [hits[i].text[s:e] for i in wanted for s, e in sentences[i]]
+        if not texts:
+            return hits
+        similarities = iter((self.encoder.encode(texts) @ query_vector).tolist())
+        explained = list(hits)
+        for i in wanted:
+            scores = [next(similarities) for _ in sentences[i]]
+            spans = most_similar(sentences[i], scores)
+            explained[i] = replace(hits[i], highlights=spans, html=to_html(hits[i].text, spans))
+        return explained
+
+    def known_documents(self, doc_ids: set[str]) -> int:
+        """How many of ``doc_ids`` the index holds (to check qrels against it)."""
+        return self._catalog.known_documents(doc_ids)
+
     # ----- description ----------------------------------------------------------------------
     def info(self) -> dict[str, Any]:
         """What ``searchkit info --json`` prints."""
@@ -185,6 +269,37 @@ class SearchEngine:
 
     def close(self) -> None:
         self._catalog.close()
+
+
+_FUSION_SETTINGS = {
+    "fusion": "method",
+    "rrf_k": "rrf_k",
+    "vector_weight": "vector_weight",
+    "candidates": "candidates",
+    "aggregate": "aggregate",
+    "decay": "decay",
+}
+
+
+def resolve_fusion(settings: Settings, tuning: dict[str, Any] | None) -> FusionOptions:
+    """Fusion options: what ``tune`` stored for the index replaces the defaults, and settings
+    given explicitly (``SEARCHKIT_FUSION``, ``SEARCHKIT_VECTOR_WEIGHT``, ...) win over both."""
+    values = {option: getattr(settings, name) for name, option in _FUSION_SETTINGS.items()}
+    if tuning is not None:
+        values.update(tuning.get("fusion", {}))
+        values.update(
+            {
+                option: getattr(settings, name)
+                for name, option in _FUSION_SETTINGS.items()
+                if name in settings.model_fields_set
+            }
+        )
+    try:
+        return FusionOptions(**values)
+    except TypeError:
+        raise IndexCorruptError(
+            "the stored fusion settings are unreadable; run tune again"
+        ) from None
 
 
 def _hit(item: Fused, row: PassageRow, terms: list[str]) -> Hit:

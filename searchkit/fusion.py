@@ -1,21 +1,95 @@
-"""Rank fusion over per-leg candidate lists. Pure functions over ``Ranked`` records."""
+"""Rank fusion over per-leg candidate lists, and passage-to-document aggregation.
+
+Pure functions over ``Ranked`` records. Every ordering breaks ties the same way: higher score,
+then the better best rank of either leg, then the lower passage id.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
 
 from .records import Fused, Ranked
 
+FusionMethod = Literal["rrf", "minmax", "zscore"]
+Aggregation = Literal["max", "decay"]
+FUSION_METHODS: tuple[FusionMethod, ...] = ("rrf", "minmax", "zscore")
+AGGREGATIONS: tuple[Aggregation, ...] = ("max", "decay")
 
-def reciprocal_rank_fusion(bm25: list[Ranked], vector: list[Ranked], k: int = 60) -> list[Fused]:
-    """RRF: each leg adds ``1 / (k + rank)``; ties go to the better best rank, then lower id."""
-    by_id_bm25 = {r.passage_id: r for r in bm25}
-    by_id_vector = {r.passage_id: r for r in vector}
+
+@dataclass(frozen=True)
+class FusionOptions:
+    """How the two legs become one ranking.
+
+    ``vector_weight`` is the vector leg's share (0 = BM25 only, 1 = vectors only); at 0.5 RRF
+    scores are the textbook ``1/(k+rank)`` sums. ``aggregate`` turns passages into documents:
+    the best passage's score, or a sum of the top passages decayed by ``decay`` per place.
+    """
+
+    method: FusionMethod = "rrf"
+    rrf_k: int = 60
+    vector_weight: float = 0.5
+    candidates: int = 100
+    aggregate: Aggregation = "max"
+    decay: float = 0.3
+
+
+def fuse(bm25: list[Ranked], vector: list[Ranked], options: FusionOptions) -> list[Fused]:
+    if options.method == "rrf":
+        return reciprocal_rank_fusion(bm25, vector, options.rrf_k, options.vector_weight)
+    return normalized_fusion(bm25, vector, options.vector_weight, options.method)
+
+
+def reciprocal_rank_fusion(
+    bm25: list[Ranked], vector: list[Ranked], k: int = 60, vector_weight: float = 0.5
+) -> list[Fused]:
+    """(Weighted) RRF: each leg adds ``2 * weight / (k + rank)``."""
+    weights = (2 * (1 - vector_weight), 2 * vector_weight)
+    return _combine(bm25, vector, lambda leg, r: weights[leg] / (k + r.rank))
+
+
+def normalized_fusion(
+    bm25: list[Ranked], vector: list[Ranked], vector_weight: float, method: FusionMethod
+) -> list[Fused]:
+    """Convex combination of per-leg normalized scores; a leg that missed a passage adds its
+    lowest normalized value (0 for min-max)."""
+    norms = (_normalizer(bm25, method), _normalizer(vector, method))
+    floors = (norms[0][1], norms[1][1])
+    weights = (1 - vector_weight, vector_weight)
+
+    def part(leg: int, ranked: Ranked) -> float:
+        return weights[leg] * (norms[leg][0](ranked.score) - floors[leg])
+
+    return _combine(bm25, vector, part)
+
+
+def _normalizer(
+    ranked: list[Ranked], method: FusionMethod
+) -> tuple[Callable[[float], float], float]:
+    """A score normalizer for one leg and the value it gives that leg's worst candidate."""
+    scores = [r.score for r in ranked]
+    if not scores:
+        return (lambda s: 0.0), 0.0
+    if method == "zscore":
+        mean = sum(scores) / len(scores)
+        spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores)) or 1.0
+        return (lambda s: (s - mean) / spread), (min(scores) - mean) / spread
+    low, high = min(scores), max(scores)
+    span = (high - low) or 1.0
+    return (lambda s: (s - low) / span), 0.0
+
+
+def _combine(
+    bm25: list[Ranked], vector: list[Ranked], part: Callable[[int, Ranked], float]
+) -> list[Fused]:
+    by_id = ({r.passage_id: r for r in bm25}, {r.passage_id: r for r in vector})
     fused = []
-    for pid in by_id_bm25.keys() | by_id_vector.keys():
-        lexical, semantic = by_id_bm25.get(pid), by_id_vector.get(pid)
-        score = sum(1.0 / (k + leg.rank) for leg in (lexical, semantic) if leg is not None)
-        fused.append(Fused(pid, score, lexical, semantic))
+    for pid in by_id[0].keys() | by_id[1].keys():
+        legs = (by_id[0].get(pid), by_id[1].get(pid))
+        score = sum(part(i, leg) for i, leg in enumerate(legs) if leg is not None)
+        fused.append(Fused(pid, score, legs[0], legs[1]))
     return sorted(fused, key=_order)
 
 
@@ -51,3 +125,26 @@ def cap_per_group(
         if seen[group] <= per_group:
             kept.append(item)
     return kept
+
+
+def aggregate_documents(
+    items: list[Fused],
+    doc_of: Callable[[int], str],
+    method: Aggregation = "max",
+    decay: float = 0.3,
+    top: int = 3,
+) -> list[tuple[str, float]]:
+    """Documents ranked from their passages: the best passage, or a decayed sum of the top
+    ``top`` passages (``s1 + decay * s2 + decay**2 * s3``). ``items`` must be sorted."""
+    per_doc: dict[str, list[float]] = {}
+    for item in items:
+        per_doc.setdefault(doc_of(item.passage_id), []).append(item.score)
+    scored = []
+    for position, (doc, scores) in enumerate(per_doc.items()):
+        if method == "decay":
+            score = sum(s * decay**i for i, s in enumerate(scores[:top]))
+        else:
+            score = scores[0]
+        scored.append((doc, score, position))
+    scored.sort(key=lambda entry: (-entry[1], entry[2]))
+    return [(doc, score) for doc, score, _ in scored]

@@ -22,6 +22,20 @@ def merge_spans(
     return merged
 
 
+def most_similar(
+    sentences: list[tuple[int, int]], similarities: list[float], margin: float = 0.05
+) -> list[Span]:
+    """Semantic spans: the sentence most similar to the query, plus any within ``margin``."""
+    if not sentences:
+        return []
+    best = max(similarities)
+    return [
+        Span(start, end, "semantic")
+        for (start, end), similarity in zip(sentences, similarities, strict=True)
+        if similarity >= best - margin
+    ]
+
+
 def _joinable(gap: str) -> bool:
     """A gap joins two matches when it is empty or punctuation without whitespace."""
     return all(not c.isspace() and not c.isalnum() for c in gap)

@@ -62,6 +62,11 @@ def paragraph_spans(text: str, start: int = 0) -> list[tuple[int, int]]:
     return spans
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of ``text``, stripped."""
+    return _units(text, 0, len(text), _SENTENCE_END)
+
+
 def _stripped(text: str, start: int, end: int) -> list[tuple[int, int]]:
     while start < end and text[start].isspace():
         start += 1

@@ -29,6 +29,7 @@ from .errors import BuildLockedError, IndexCorruptError, IndexNotFoundError, Sto
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+TUNING = "fusion.json"
 _GENERATION = re.compile(r"^g(\d{6,})$")
 _PARTIAL_SUFFIX = ".partial"
 
@@ -157,6 +158,23 @@ class Store:
             return []
         found = (_GENERATION.match(p.name) for p in self.generations.iterdir() if p.is_dir())
         return sorted(int(m.group(1)) for m in found if m)
+
+    def read_tuning(self) -> dict[str, Any] | None:
+        """The fusion settings ``searchkit tune`` stored for this index, if any."""
+        try:
+            tuning: dict[str, Any] = json.loads((self.home / TUNING).read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise IndexCorruptError(
+                f"{self.home / TUNING} is not valid JSON; delete it or run 'searchkit tune' again"
+            ) from None
+        return tuning
+
+    def write_tuning(self, tuning: dict[str, Any]) -> None:
+        """Replace the stored fusion settings atomically; queries opened after it use them."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.home / TUNING, json.dumps(tuning, indent=2).encode())
 
     # ----- writing (only under the build lock) ---------------------------------------------
     @contextmanager

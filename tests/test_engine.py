@@ -124,3 +124,20 @@ def test_info(seeds: SearchEngine) -> None:
     assert info["generation"] == 1 and info["documents"] == 1
     assert info["passages"] == 11
     assert info["model"]["name"] == "all-MiniLM-L6-v2" and info["model"]["dimension"] == 384
+
+
+def test_real_tokenizer_counts_whole_texts(real_encoder: Encoder) -> None:
+    # tokenizer.json ships with truncation and padding to 128: counting must ignore both.
+    assert real_encoder.count_tokens("word " * 1000) == 1000
+    assert real_encoder.count_tokens("hello world") == 2
+
+
+def test_long_paragraphs_fit_the_model_window(real_encoder: Encoder) -> None:
+    from searchkit.passages import PassageSettings, split_passages
+    from searchkit.records import Document
+
+    text = " ".join(f"Finding number {i} concerns the hippocampal protein CREB." for i in range(80))
+    settings = PassageSettings(25, real_encoder.max_tokens)
+    passages = split_passages(Document("d", text), settings, real_encoder.count_tokens)
+    assert len(passages) > 1
+    assert all(real_encoder.count_tokens(p.text) <= real_encoder.max_tokens for p in passages)

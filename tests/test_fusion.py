@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from searchkit.fusion import cap_per_group, reciprocal_rank_fusion, single_leg
+from searchkit.fusion import (
+    FusionOptions,
+    aggregate_documents,
+    cap_per_group,
+    fuse,
+    normalized_fusion,
+    reciprocal_rank_fusion,
+    single_leg,
+)
 from searchkit.records import Ranked
 
 
@@ -48,3 +56,46 @@ def test_cap_per_group() -> None:
     kept = cap_per_group(fused, groups.__getitem__, 1)
     assert [f.passage_id for f in kept] == [0, 2, 5]
     assert cap_per_group(fused, groups.__getitem__, None) == fused
+
+
+def test_weighted_rrf() -> None:
+    bm25 = [Ranked(1, 1, 9.0)]
+    vector = [Ranked(2, 1, 0.9)]
+    fused = reciprocal_rank_fusion(bm25, vector, k=60, vector_weight=0.75)
+    assert [f.passage_id for f in fused] == [2, 1]
+    assert fused[0].score == pytest.approx(1.5 / 61)
+    assert fused[1].score == pytest.approx(0.5 / 61)
+
+
+def test_minmax_fusion_hand_computed() -> None:
+    bm25 = [Ranked(1, 1, 10.0), Ranked(2, 2, 6.0), Ranked(3, 3, 2.0)]
+    vector = [Ranked(3, 1, 0.9), Ranked(4, 2, 0.5)]
+    fused = {f.passage_id: f.score for f in normalized_fusion(bm25, vector, 0.5, "minmax")}
+    # bm25 normalized: 1 -> 1.0, 2 -> 0.5, 3 -> 0.0; vector: 3 -> 1.0, 4 -> 0.0
+    assert fused == pytest.approx({1: 0.5, 2: 0.25, 3: 0.5, 4: 0.0})
+    order = [f.passage_id for f in normalized_fusion(bm25, vector, 0.5, "minmax")]
+    assert order == [1, 3, 2, 4]  # 1 and 3 tie on score and best rank: the lower id first
+
+
+def test_zscore_fusion_hand_computed() -> None:
+    bm25 = [Ranked(1, 1, 3.0), Ranked(2, 2, 1.0)]  # mean 2, std 1: z = +1, -1
+    vector = [Ranked(2, 1, 0.8), Ranked(3, 2, 0.4)]  # mean 0.6, std 0.2: z = +1, -1
+    fused = {f.passage_id: f.score for f in normalized_fusion(bm25, vector, 0.25, "zscore")}
+    # each leg shifted so its worst candidate adds 0: bm25 1 -> 2, 2 -> 0; vector 2 -> 2, 3 -> 0
+    assert fused == pytest.approx({1: 0.75 * 2, 2: 0.25 * 2, 3: 0.0})
+
+
+def test_fuse_dispatches_on_method() -> None:
+    bm25, vector = [Ranked(1, 1, 5.0)], [Ranked(2, 1, 0.5)]
+    assert fuse(bm25, vector, FusionOptions()) == reciprocal_rank_fusion(bm25, vector)
+    minmax = FusionOptions(method="minmax", vector_weight=0.2)
+    assert fuse(bm25, vector, minmax) == normalized_fusion(bm25, vector, 0.2, "minmax")
+
+
+def test_aggregate_documents_max_and_decay() -> None:
+    items = single_leg([Ranked(0, 1, 0.9), Ranked(1, 2, 0.8), Ranked(2, 3, 0.7)], "vector")
+    doc_of = {0: "a", 1: "b", 2: "b"}.__getitem__
+    assert aggregate_documents(items, doc_of, "max") == [("a", 0.9), ("b", 0.8)]
+    decayed = aggregate_documents(items, doc_of, "decay", decay=0.5)
+    assert decayed[0] == ("b", pytest.approx(0.8 + 0.5 * 0.7))
+    assert decayed[1] == ("a", pytest.approx(0.9))

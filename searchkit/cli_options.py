@@ -1,0 +1,66 @@
+"""Options shared by several ``searchkit`` commands, and the settings they produce."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .config import Settings
+
+
+class ModeChoice(StrEnum):
+    hybrid = "hybrid"
+    bm25 = "bm25"
+    vector = "vector"
+
+
+class FusionChoice(StrEnum):
+    rrf = "rrf"
+    minmax = "minmax"
+    zscore = "zscore"
+
+
+class AggregateChoice(StrEnum):
+    max = "max"
+    decay = "decay"
+
+
+IndexOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--index",
+        help="Index home directory (default: ./index, or $SEARCHKIT_INDEX_DIR).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only, on stdout.")]
+FusionOption = Annotated[
+    FusionChoice | None,
+    typer.Option("--fusion", help="Fusion: rrf, or min-max / z-score normalized scores."),
+]
+VectorWeightOption = Annotated[
+    float | None,
+    typer.Option("--vector-weight", min=0.0, max=1.0, help="The vector leg's share, 0 to 1."),
+]
+RrfKOption = Annotated[int | None, typer.Option("--rrf-k", min=1, help="The RRF constant.")]
+CandidatesOption = Annotated[
+    int | None, typer.Option("--candidates", min=1, help="Passages taken from each leg.")
+]
+AggregateOption = Annotated[
+    AggregateChoice | None,
+    typer.Option("--aggregate", help="Passages to documents: best passage or decayed sum."),
+]
+
+
+def make_settings(index: Path | None, **overrides: object) -> Settings:
+    """Settings from the environment, with the options given on the command line on top.
+
+    Options given explicitly also win over fusion settings that ``tune`` stored with an index.
+    """
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if index is not None:
+        given["index_dir"] = index
+    return Settings(**given)  # type: ignore[arg-type]
