@@ -42,8 +42,10 @@ class Settings(BaseSettings):
     device: str = Field(default="cpu", description="torch device for encoding")
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)
-    candidates: int = Field(default=100, ge=1, le=10_000, description="top-N per leg")
-    fusion: Literal["rrf", "minmax", "zscore"] = "rrf"
+    # Fusion defaults chosen by `searchkit tune` on half of SciFact train and confirmed on the
+    # other half (benchmarks/RESULTS.md): z-scored scores, equal weights, 300 passages per leg.
+    candidates: int = Field(default=300, ge=1, le=10_000, description="top-N per leg")
+    fusion: Literal["rrf", "minmax", "zscore"] = "zscore"
     rrf_k: int = Field(default=60, ge=1)
     vector_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="vector leg's share")
     aggregate: Literal["max", "decay"] = Field(default="max", description="passages -> document")

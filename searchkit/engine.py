@@ -20,7 +20,14 @@ from .errors import (
     SearchkitError,
     UserInputError,
 )
-from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse, single_leg
+from .fusion import (
+    FusionOptions,
+    aggregate_documents,
+    cap_per_group,
+    fuse,
+    resolve_fusion,
+    single_leg,
+)
 from .highlight import merge_spans, most_similar, to_html
 from .lexical import LexicalIndex, check_syntax_limits, highlight_terms, query_terms, term_spans
 from .passages import sentence_spans
@@ -269,37 +276,6 @@ class SearchEngine:
 
     def close(self) -> None:
         self._catalog.close()
-
-
-_FUSION_SETTINGS = {
-    "fusion": "method",
-    "rrf_k": "rrf_k",
-    "vector_weight": "vector_weight",
-    "candidates": "candidates",
-    "aggregate": "aggregate",
-    "decay": "decay",
-}
-
-
-def resolve_fusion(settings: Settings, tuning: dict[str, Any] | None) -> FusionOptions:
-    """Fusion options: what ``tune`` stored for the index replaces the defaults, and settings
-    given explicitly (``SEARCHKIT_FUSION``, ``SEARCHKIT_VECTOR_WEIGHT``, ...) win over both."""
-    values = {option: getattr(settings, name) for name, option in _FUSION_SETTINGS.items()}
-    if tuning is not None:
-        values.update(tuning.get("fusion", {}))
-        values.update(
-            {
-                option: getattr(settings, name)
-                for name, option in _FUSION_SETTINGS.items()
-                if name in settings.model_fields_set
-            }
-        )
-    try:
-        return FusionOptions(**values)
-    except TypeError:
-        raise IndexCorruptError(
-            "the stored fusion settings are unreadable; run tune again"
-        ) from None
 
 
 def _hit(item: Fused, row: PassageRow, terms: list[str]) -> Hit:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+from .config import Settings
+from .errors import IndexCorruptError
 from .records import Fused, Ranked
 
 FusionMethod = Literal["rrf", "minmax", "zscore"]
@@ -28,10 +30,10 @@ class FusionOptions:
     the best passage's score, or a sum of the top passages decayed by ``decay`` per place.
     """
 
-    method: FusionMethod = "rrf"
+    method: FusionMethod = "zscore"
     rrf_k: int = 60
     vector_weight: float = 0.5
-    candidates: int = 100
+    candidates: int = 300
     aggregate: Aggregation = "max"
     decay: float = 0.3
 
@@ -148,3 +150,34 @@ def aggregate_documents(
         scored.append((doc, score, position))
     scored.sort(key=lambda entry: (-entry[1], entry[2]))
     return [(doc, score) for doc, score, _ in scored]
+
+
+_FUSION_SETTINGS = {
+    "fusion": "method",
+    "rrf_k": "rrf_k",
+    "vector_weight": "vector_weight",
+    "candidates": "candidates",
+    "aggregate": "aggregate",
+    "decay": "decay",
+}
+
+
+def resolve_fusion(settings: Settings, tuning: dict[str, Any] | None) -> FusionOptions:
+    """Fusion options: what ``tune`` stored for the index replaces the defaults, and settings
+    given explicitly (``SEARCHKIT_FUSION``, ``SEARCHKIT_VECTOR_WEIGHT``, ...) win over both."""
+    values = {option: getattr(settings, name) for name, option in _FUSION_SETTINGS.items()}
+    if tuning is not None:
+        values.update(tuning.get("fusion", {}))
+        values.update(
+            {
+                option: getattr(settings, name)
+                for name, option in _FUSION_SETTINGS.items()
+                if name in settings.model_fields_set
+            }
+        )
+    try:
+        return FusionOptions(**values)
+    except TypeError:
+        raise IndexCorruptError(
+            "the stored fusion settings are unreadable; run tune again"
+        ) from None

@@ -83,13 +83,13 @@ class LegCache:
         for qid, (bm25, vector) in self.legs.items():
             if options is None:
                 fused = single_leg(bm25 if leg == "bm25" else vector, leg)
-                options = FusionOptions(aggregate="max")
+                docs = aggregate_documents(fused, self.engine.document_of)
             else:
                 depth = options.candidates
                 fused = fuse(bm25[:depth], vector[:depth], options)
-            docs = aggregate_documents(
-                fused, self.engine.document_of, options.aggregate, options.decay
-            )
+                docs = aggregate_documents(
+                    fused, self.engine.document_of, options.aggregate, options.decay
+                )
             run[qid] = [(doc, s) for doc, s in docs[:RUN_DEPTH] if doc != qid]
         return run
 

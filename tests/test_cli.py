@@ -158,3 +158,24 @@ def test_help_and_bm25_queries_never_import_torch(seeds_index: Path) -> None:
     assert json.loads(done.stdout)["hits"] and loaded == set()
     done, loaded = _run_and_list_heavy_modules("info", "--index", str(seeds_index))
     assert loaded == set()
+
+
+def test_explain_is_on_for_humans_and_opt_in_for_json(runner: CliRunner, seeds_index: Path) -> None:
+    query = "defence chief's maiden trip abroad"
+    body = _query_json(runner, seeds_index, query, "-k", "1")
+    assert body["hits"][0]["highlights"] == []
+    body = _query_json(runner, seeds_index, query, "-k", "1", "--explain")
+    assert body["hits"][0]["highlights"][0]["kind"] == "semantic"
+    human = runner.invoke(app, ["query", query, "-k", "1", "--index", str(seeds_index)])
+    assert human.exit_code == 0 and "first foreign visit" in human.stdout
+
+
+def test_fusion_flags_reach_the_engine(runner: CliRunner, seeds_index: Path) -> None:
+    rrf = _query_json(runner, seeds_index, "S-400 sanctions", "--fusion", "rrf", "--rrf-k", "10")
+    top = rrf["hits"][0]
+    expected = 1 / (10 + top["bm25"]["rank"]) + 1 / (10 + top["vector"]["rank"])
+    assert top["score"] == pytest.approx(expected)
+    vector_only = _query_json(runner, seeds_index, "S-400", "--vector-weight", "1.0")
+    assert vector_only["hits"][0]["vector"]["rank"] == 1
+    bad = runner.invoke(app, ["query", "x", "--vector-weight", "2", "--index", str(seeds_index)])
+    assert bad.exit_code == 2

@@ -9,6 +9,7 @@ import pytest
 from searchkit import SearchEngine
 from searchkit.embed import Encoder
 from searchkit.errors import ModelMismatchError, QuerySyntaxError, UserInputError
+from searchkit.fusion import FusionOptions
 
 from .conftest import EXACT_QUERY, PARAPHRASE_QUERY, HashEncoder
 
@@ -39,7 +40,7 @@ def test_sanctions_passage_ranks_first_with_highlights(seeds: SearchEngine) -> N
 
 
 def test_hit_fields_and_offsets(seeds: SearchEngine, seeds_index: Path) -> None:
-    result = seeds.query("S-400 sanctions")
+    result = seeds.query("S-400 sanctions", fusion=FusionOptions(method="rrf", rrf_k=60))
     top = result.hits[0]
     source = (Path(__file__).resolve().parent.parent / "seeds" / top.doc_id).read_text()
     assert source[top.start : top.end] == top.text
@@ -141,3 +142,19 @@ def test_long_paragraphs_fit_the_model_window(real_encoder: Encoder) -> None:
     passages = split_passages(Document("d", text), settings, real_encoder.count_tokens)
     assert len(passages) > 1
     assert all(real_encoder.count_tokens(p.text) <= real_encoder.max_tokens for p in passages)
+
+
+def test_semantic_highlights_when_asked(seeds: SearchEngine) -> None:
+    plain = seeds.query("defence chief's maiden trip abroad", k=3)
+    assert plain.hits[0].highlights == []  # explaining costs encoder time: only when asked
+    explained = seeds.query("defence chief's maiden trip abroad", k=3, explain=True)
+    top = explained.hits[0]
+    assert top.highlights and {s.kind for s in top.highlights} == {"semantic"}
+    marked = " ".join(top.text[s.start : s.end] for s in top.highlights)
+    assert "first foreign visit" in marked
+    assert '<mark class="semantic">' in top.html
+    # Hits with keyword matches keep their lexical marks and get no semantic ones.
+    lexical = seeds.query("S-400 sanctions", k=1, explain=True).hits[0]
+    assert {s.kind for s in lexical.highlights} == {"lexical"}
+    # BM25 mode never loads the encoder, so it has nothing to explain with.
+    assert all(not h.highlights or h.bm25 for h in seeds.query("Russia", mode="bm25").hits)

@@ -87,7 +87,7 @@ def test_zscore_fusion_hand_computed() -> None:
 
 def test_fuse_dispatches_on_method() -> None:
     bm25, vector = [Ranked(1, 1, 5.0)], [Ranked(2, 1, 0.5)]
-    assert fuse(bm25, vector, FusionOptions()) == reciprocal_rank_fusion(bm25, vector)
+    assert fuse(bm25, vector, FusionOptions(method="rrf")) == reciprocal_rank_fusion(bm25, vector)
     minmax = FusionOptions(method="minmax", vector_weight=0.2)
     assert fuse(bm25, vector, minmax) == normalized_fusion(bm25, vector, 0.2, "minmax")
 
