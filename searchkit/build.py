@@ -1,14 +1,17 @@
 """The build job: documents -> passages -> embeddings -> lexical + vector indexes -> publish.
 
 Everything is written into a new generation directory beside the live one; the live index
-changes only at the final atomic replacement of ``CURRENT``.
+changes only at the final atomic replacement of ``CURRENT``. Passages whose embedded text is
+unchanged take their vectors from the live generation instead of being encoded again.
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import os
 import shutil
+import signal
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,18 +21,30 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .catalog import Catalog, CatalogWriter
+from .catalog import Catalog, CatalogWriter, content_hash
 from .config import Settings
 from .documents import IngestStats, iter_documents
 from .embed import Encoder, SentenceTransformerEncoder
-from .errors import IndexCorruptError, SourceError, StorageError
+from .errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
 from .lexical import LexicalIndex, LexicalRow, write_lexical
 from .passages import PassageSettings, split_passages
 from .records import BuildReport
+from .reuse import EmbeddingReuse
 from .store import FORMAT_VERSION, MANIFEST, Store, atomic_write, file_inventory
 from .vectors import VectorIndex, build_vector_index
 
 MAX_TITLE_TOKENS = 64
+SHRINK_LIMIT = 0.5  # publishing under half the live documents needs allow_shrink
+CRASH_AFTER_VARIABLE = "SEARCHKIT_CRASH_AFTER"
+CRASH_POINTS = (
+    "started",  # the .partial directory exists
+    "catalog",  # passages.sqlite written
+    "vectors",  # embeddings.f32 and vectors.faiss written
+    "lexical",  # tantivy committed
+    "manifest",  # manifest.json written, generation validated
+    "renamed",  # .partial renamed to its final name, not yet live
+    "published",  # CURRENT replaced
+)
 
 
 class Progress(Protocol):
@@ -57,10 +72,12 @@ class _Job:
     settings: Settings
     encoder: Encoder
     progress: Progress
+    reuse: EmbeddingReuse | None
     stats: IngestStats = field(default_factory=IngestStats)
-    texts: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # what is embedded, per passage
+    reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
     rows: list[LexicalRow] = field(default_factory=list)
-    documents: int = 0
+    document_hashes: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -74,14 +91,27 @@ def has_index(index_dir: Path | str) -> bool:
     return Store(Path(index_dir)).current() is not None
 
 
+def live_sources(index_dir: Path | str) -> list[Path]:
+    """The sources the live generation was built from (what a plain rebuild re-reads)."""
+    store = Store(Path(index_dir))
+    return [Path(s) for s in store.manifest(store.require_current())["sources"]]
+
+
 def build_index(
     sources: Iterable[Path | str],
     index_dir: Path | str,
     settings: Settings | None = None,
     encoder: Encoder | None = None,
     progress: Progress | None = None,
+    *,
+    reuse: bool = True,
+    allow_shrink: bool = False,
 ) -> BuildReport:
-    """Index ``sources`` into a new generation under ``index_dir`` and publish it."""
+    """Index ``sources`` into a new generation under ``index_dir`` and publish it.
+
+    ``reuse`` takes unchanged passages' vectors from the live generation; ``allow_shrink``
+    permits publishing an empty or much smaller index than the live one.
+    """
     settings = settings or Settings()
     source_paths = [Path(s).resolve() for s in sources]
     for missing in (s for s in source_paths if not s.exists()):
@@ -90,17 +120,23 @@ def build_index(
     with store.build_lock():
         number, partial = store.start_generation()
         try:
+            encoder = encoder or load_encoder(settings)
             job = _Job(
                 number,
                 partial,
                 source_paths,
                 settings,
-                encoder or load_encoder(settings),
+                encoder,
                 progress or SilentProgress(),
+                EmbeddingReuse(store, encoder.fingerprint, encoder.dimension) if reuse else None,
             )
+            _checkpoint("started")
             _build_generation(job)
+            _refuse_shrink(job, allow_shrink)
             store.finish_generation(number, partial)
+            _checkpoint("renamed")
             store.publish(number)
+            _checkpoint("published")
         except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
             if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
@@ -109,42 +145,44 @@ def build_index(
                 ) from None
             raise
         store.prune(settings.keep_generations)
-    return BuildReport(
-        generation=number,
-        documents=job.documents,
-        passages=len(job.texts),
-        skipped=job.stats.skipped,
-        replaced_bytes=job.stats.replaced_chars,
-        seconds={name: round(value, 3) for name, value in job.seconds.items()},
-    )
+    return _report(job)
+
+
+def _checkpoint(name: str) -> None:
+    """Crash-test hook: ``SEARCHKIT_CRASH_AFTER=<name>`` kills the process right here."""
+    if os.environ.get(CRASH_AFTER_VARIABLE) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _build_generation(job: _Job) -> None:
     clock = time.perf_counter()
     _collect(job)
+    _checkpoint("catalog")
     job.seconds["read"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    job.progress.stage("encoding passages", len(job.texts))
-    vectors = job.encoder.encode(job.texts, on_batch=job.progress.advance)
+    vectors = _embeddings(job)
     job.seconds["encode"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     job.progress.stage("writing indexes")
     ids = np.arange(len(job.texts), dtype=np.int64)
-    atomic_write(job.out / "embeddings.f32", vectors.astype(np.float32).tobytes())
+    atomic_write(job.out / "embeddings.f32", vectors.tobytes())
     atomic_write(job.out / "vectors.faiss", build_vector_index(vectors, ids))
+    _checkpoint("vectors")
     write_lexical(job.out / "lexical", iter(job.rows))
+    _checkpoint("lexical")
     job.seconds["write"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     atomic_write(job.out / MANIFEST, json.dumps(_manifest(job), indent=2).encode())
     _validate(job)
+    _checkpoint("manifest")
     job.seconds["validate"] = time.perf_counter() - clock
 
 
 def _collect(job: _Job) -> None:
-    """Read every document, cut it into passages and store both in the catalog."""
+    """Read every document, cut it into passages, store both, and find reusable vectors."""
     writer = CatalogWriter(job.out / "passages.sqlite")
     job.progress.stage("reading documents")
     try:
@@ -153,19 +191,40 @@ def _collect(job: _Job) -> None:
             budget = job.encoder.max_tokens - job.encoder.count_tokens(context)
             settings = PassageSettings(job.settings.min_passage_words, budget)
             passages = split_passages(document, settings, job.encoder.count_tokens)
-            ids = writer.add(document, passages)
-            for pid, passage in zip(ids, passages, strict=True):
-                job.texts.append(context + passage.text)
+            embedded = [context + passage.text for passage in passages]
+            hashes = [content_hash(text) for text in embedded]
+            ids = writer.add(document, passages, hashes)
+            for pid, passage, text, digest in zip(ids, passages, embedded, hashes, strict=True):
+                job.texts.append(text)
+                stored = job.reuse.lookup(digest) if job.reuse else None
+                if stored is not None:
+                    job.reused[pid] = stored
                 job.rows.append(
                     LexicalRow(pid, document.doc_id, document.path, document.title, passage.text)
                 )
-            job.documents += 1
+            job.document_hashes[document.doc_id] = content_hash(document.text)
             job.progress.advance()
     finally:
         writer.close()
-    if not job.texts:
+    if not job.texts and not job.stats.skipped:
         names = ", ".join(str(s) for s in job.sources)
-        raise SourceError(f"no indexable documents in {names} (supported: .txt .md .html .jsonl)")
+        raise SourceError(
+            f"no indexable documents in {names} (supported: .txt .md .html .pdf .jsonl)"
+        )
+
+
+def _embeddings(job: _Job) -> np.ndarray:
+    """One row per passage: stored vectors where reusable, fresh encodings elsewhere."""
+    dimension = job.encoder.dimension
+    vectors = np.zeros((len(job.texts), dimension), dtype=np.float32)
+    for pid, stored in job.reused.items():
+        vectors[pid] = stored
+    missing = [pid for pid in range(len(job.texts)) if pid not in job.reused]
+    job.progress.stage("encoding passages", len(missing))
+    if missing:
+        encoded = job.encoder.encode([job.texts[pid] for pid in missing], job.progress.advance)
+        vectors[missing] = encoded
+    return vectors
 
 
 def _embedding_context(title: str, encoder: Encoder) -> str:
@@ -179,6 +238,20 @@ def _embedding_context(title: str, encoder: Encoder) -> str:
     return title + "\n"
 
 
+def _refuse_shrink(job: _Job, allow_shrink: bool) -> None:
+    live = len(job.reuse.documents) if job.reuse else 0
+    new = len(job.document_hashes)
+    if allow_shrink or live == 0:
+        return
+    if new == 0 or new < live * SHRINK_LIMIT:
+        raise ShrinkRefusedError(
+            f"the new index would hold {new} documents where the live one holds {live}; "
+            "if that is intended, pass --allow-shrink"
+        )
+    if not job.texts:
+        raise SourceError("no indexable documents in the sources")
+
+
 def _manifest(job: _Job) -> dict[str, Any]:
     settings, encoder = job.settings, job.encoder
     return {
@@ -187,9 +260,11 @@ def _manifest(job: _Job) -> dict[str, Any]:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "sources": [str(s) for s in job.sources],
         "counts": {
-            "documents": job.documents,
+            "documents": len(job.document_hashes),
             "passages": len(job.texts),
             "skipped": len(job.stats.skipped),
+            "encoded": len(job.texts) - len(job.reused),
+            "reused": len(job.reused),
         },
         "passages": {"min_words": settings.min_passage_words, "max_tokens": encoder.max_tokens},
         "model": {
@@ -198,7 +273,7 @@ def _manifest(job: _Job) -> dict[str, Any]:
             "normalize": True,
             "fingerprint": encoder.fingerprint,
         },
-        "indexes": {"lexical": "tantivy bm25", "vectors": "faiss IndexFlatIP"},
+        "indexes": {"lexical": "tantivy bm25", "vectors": "faiss IndexIDMap2(IndexFlatIP)"},
         "files": file_inventory(job.out),
     }
 
@@ -217,3 +292,22 @@ def _validate(job: _Job) -> None:
         catalog.close()
     if any(count != expected for count in counts.values()):
         raise IndexCorruptError(f"new generation is inconsistent ({counts}, expected {expected})")
+
+
+def _report(job: _Job) -> BuildReport:
+    before = job.reuse.documents if job.reuse else {}
+    after = job.document_hashes
+    return BuildReport(
+        generation=job.number,
+        documents=len(after),
+        passages=len(job.texts),
+        added=sum(1 for doc in after if doc not in before),
+        changed=sum(1 for doc, digest in after.items() if doc in before and before[doc] != digest),
+        removed=sum(1 for doc in before if doc not in after),
+        encoded=len(job.texts) - len(job.reused),
+        reused=len(job.reused),
+        model_changed=bool(job.reuse and job.reuse.model_changed),
+        skipped=job.stats.skipped,
+        replaced_bytes=job.stats.replaced_chars,
+        seconds={name: round(value, 3) for name, value in job.seconds.items()},
+    )

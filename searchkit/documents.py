@@ -7,13 +7,16 @@ replaced and counted; symbolic links are never followed out of the root they wer
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .errors import SourceError
 from .records import Document
@@ -23,7 +26,8 @@ log = logging.getLogger("searchkit")
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".text"}
 HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
 JSONL_SUFFIXES = {".jsonl"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES
+PDF_SUFFIXES = {".pdf"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | JSONL_SUFFIXES | PDF_SUFFIXES
 MAX_FILE_BYTES = 64 * 1024 * 1024
 _TITLE_MAX_CHARS = 200
 _TITLE_MAX_WORDS = 24
@@ -95,6 +99,13 @@ def _read_file(path: Path, doc_path: str, stats: IngestStats) -> Iterator[Docume
         stats.skip(doc_path, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
         return
     raw = path.read_bytes()
+    suffix = path.suffix.lower()
+    facts = _file_facts(path)
+    if suffix in PDF_SUFFIXES:
+        document = _pdf_document(raw, doc_path, stats)
+        if document is not None:
+            yield replace(document, metadata=facts)
+        return
     if b"\x00" in raw[:8192]:
         stats.skip(doc_path, "binary file")
         return
@@ -102,17 +113,48 @@ def _read_file(path: Path, doc_path: str, stats: IngestStats) -> Iterator[Docume
     if not text.strip():
         stats.skip(doc_path, "empty file")
         return
-    suffix = path.suffix.lower()
     if suffix in JSONL_SUFFIXES:
         yield from _beir_documents(text, doc_path, stats)
     elif suffix in HTML_SUFFIXES:
         document = _html_document(text, doc_path)
         if document.text:
-            yield document
+            yield replace(document, metadata=facts)
         else:
             stats.skip(doc_path, "no visible text")
     else:
-        yield _text_document(text, doc_path, markdown=suffix in {".md", ".markdown"})
+        document = _text_document(text, doc_path, markdown=suffix in {".md", ".markdown"})
+        yield replace(document, metadata=facts)
+
+
+def _file_facts(path: Path) -> dict[str, Any]:
+    """Metadata every file-based document carries (usable as filters)."""
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds")
+    return {"size": stat.st_size, "mtime": modified, "type": path.suffix.lower().lstrip(".")}
+
+
+def _pdf_document(raw: bytes, doc_path: str, stats: IngestStats) -> Document | None:
+    """Text per page through pypdf; the offset where each page starts is kept."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        title = str(reader.metadata.title or "").strip() if reader.metadata else ""
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
+        stats.skip(doc_path, f"unreadable PDF ({exc})")
+        return None
+    starts, parts, offset = [], [], 0
+    for page_text in pages:
+        starts.append(offset)
+        parts.append(page_text)
+        offset += len(page_text) + 2  # the blank line that joins pages
+    text = "\n\n".join(parts)
+    if not text.strip():
+        stats.skip(doc_path, "PDF without extractable text")
+        return None
+    return Document(doc_id=doc_path, path=doc_path, text=text, title=title, pages=tuple(starts))
 
 
 def _decode(raw: bytes, doc_path: str, stats: IngestStats) -> str:

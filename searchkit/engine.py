@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import time
 import unicodedata
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .catalog import Catalog, PassageRow
+from .catalog import Catalog
 from .config import Settings
 from .embed import Encoder, SentenceTransformerEncoder
 from .errors import (
@@ -28,10 +27,10 @@ from .fusion import (
     resolve_fusion,
     single_leg,
 )
-from .highlight import merge_spans, most_similar, to_html
-from .lexical import LexicalIndex, check_syntax_limits, highlight_terms, query_terms, term_spans
-from .passages import sentence_spans
-from .records import MODES, Fused, Hit, LegScore, Mode, Ranked, SearchResult
+from .hits import explain as explain_hits
+from .hits import make_hit
+from .lexical import LexicalIndex, check_syntax_limits, highlight_terms, query_terms
+from .records import MODES, Fused, Hit, Mode, Ranked, SearchResult
 from .store import Store, generation_name
 from .vectors import VectorIndex
 
@@ -98,24 +97,30 @@ class SearchEngine:
         per_doc: int | None = None,
         fusion: FusionOptions | None = None,
         explain: bool = False,
+        path_prefix: str | None = None,
+        filters: dict[str, str] | None = None,
     ) -> SearchResult:
         """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
 
         ``explain`` adds semantic highlights: in hits the vector leg found whose words do not
         match the query, the sentences most similar to the query (costs one batch encode).
+        ``path_prefix`` and ``filters`` (metadata key = value) restrict both legs before fusion.
         """
         started = time.perf_counter()
         self._validate(text, k=k, mode=mode, offset=offset, syntax=syntax, per_doc=per_doc)
         fusion = fusion or self.fusion
         depth = max(fusion.candidates, offset + k)
         vector = None if mode == "bm25" else self.encoder.encode([text])[0]
-        fused = self._rank(text, mode, fusion, depth, syntax=syntax, query_vector=vector)
+        allowed = self._allowed(path_prefix, filters or {})
+        fused = self._rank(
+            text, mode, fusion, depth, syntax=syntax, query_vector=vector, allowed=allowed
+        )
         if per_doc is not None:
             fused = cap_per_group(fused, self.document_of, per_doc)
         page = fused[offset : offset + k]
         hits = self._hits(page, highlight_terms(text, syntax))
         if explain and vector is not None:
-            hits = self._explain(hits, page, vector)
+            hits = explain_hits(hits, page, vector, self.encoder)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, mode, self.generation, k, offset, hits, round(took, 2))
 
@@ -178,13 +183,16 @@ class SearchEngine:
         *,
         syntax: bool = False,
         query_vector: NDArray[np.float32] | None = None,
+        allowed: NDArray[np.int64] | None = None,
     ) -> list[Fused]:
-        bm25 = self._search_lexical(text, syntax, depth) if mode != "vector" else []
+        if allowed is not None and not len(allowed):
+            return []
+        bm25 = self._search_lexical(text, syntax, depth, allowed) if mode != "vector" else []
         if mode == "bm25":
             return single_leg(bm25, "bm25")
         if query_vector is None:
             query_vector = self.encoder.encode([text])[0]
-        vector = self._vectors.search(query_vector, depth)
+        vector = self._vectors.search(query_vector, depth, allowed)
         if mode == "vector":
             return single_leg(vector, "vector")
         return fuse(bm25, vector, fusion)
@@ -195,11 +203,23 @@ class SearchEngine:
             self._doc_of_passage = self._catalog.passage_documents()
         return self._doc_of_passage[passage_id]
 
-    def _search_lexical(self, text: str, syntax: bool, depth: int) -> list[Ranked]:
+    def _allowed(
+        self, path_prefix: str | None, filters: dict[str, str]
+    ) -> NDArray[np.int64] | None:
+        """Passage ids that pass the filters (None: no filter)."""
+        if not path_prefix and not filters:
+            return None
+        ids = self._catalog.matching_passages(path_prefix, filters)
+        return np.array(ids, dtype=np.int64)
+
+    def _search_lexical(
+        self, text: str, syntax: bool, depth: int, allowed: NDArray[np.int64] | None = None
+    ) -> list[Ranked]:
+        only = None if allowed is None else allowed.tolist()
         try:
             if syntax:
-                return self._lexical.search_syntax(text, depth)
-            return self._lexical.search_terms(query_terms(text), depth)
+                return self._lexical.search_syntax(text, depth, only)
+            return self._lexical.search_terms(query_terms(text), depth, only)
         except (SearchkitError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:
@@ -231,27 +251,7 @@ class SearchEngine:
 
     def _hits(self, page: list[Fused], terms: list[str]) -> list[Hit]:
         rows = self._catalog.passages([f.passage_id for f in page])
-        return [_hit(item, rows[item.passage_id], terms) for item in page]
-
-    def _explain(
-        self, hits: list[Hit], page: list[Fused], query_vector: NDArray[np.float32]
-    ) -> list[Hit]:
-        """Add semantic spans to vector-found hits that have no lexical match."""
-        wanted = [
-            i for i, (hit, item) in enumerate(zip(hits, page, strict=True))
-            if item.vector is not None and not hit.highlights
-        ]  # fmt: skip
-        sentences = {i: sentence_spans(hits[i].text) for i in wanted}
-        texts = [hits[i].text[s:e] for i in wanted for s, e in sentences[i]]
-        if not texts:
-            return hits
-        similarities = iter((self.encoder.encode(texts) @ query_vector).tolist())
-        explained = list(hits)
-        for i in wanted:
-            scores = [next(similarities) for _ in sentences[i]]
-            spans = most_similar(sentences[i], scores)
-            explained[i] = replace(hits[i], highlights=spans, html=to_html(hits[i].text, spans))
-        return explained
+        return [make_hit(item, rows[item.passage_id], terms) for item in page]
 
     def known_documents(self, doc_ids: set[str]) -> int:
         """How many of ``doc_ids`` the index holds (to check qrels against it)."""
@@ -276,27 +276,6 @@ class SearchEngine:
 
     def close(self) -> None:
         self._catalog.close()
-
-
-def _hit(item: Fused, row: PassageRow, terms: list[str]) -> Hit:
-    spans = merge_spans(row.text, term_spans(row.text, terms))
-    return Hit(
-        doc_id=row.doc_id,
-        path=row.path,
-        title=row.title,
-        text=row.text,
-        start=row.start,
-        end=row.end,
-        score=item.score,
-        bm25=_leg(item.bm25),
-        vector=_leg(item.vector),
-        highlights=spans,
-        html=to_html(row.text, spans),
-    )
-
-
-def _leg(ranked: Ranked | None) -> LegScore | None:
-    return None if ranked is None else LegScore(ranked.rank, ranked.score)
 
 
 def _corrupt(generation: int, detail: str) -> SearchkitError:

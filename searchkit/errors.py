@@ -34,6 +34,10 @@ class SourceError(UserInputError):
     """A source given to a build does not exist or holds nothing indexable."""
 
 
+class ShrinkRefusedError(UserInputError):
+    """A build would publish an empty or much smaller index than the live one."""
+
+
 class IndexNotFoundError(SearchkitError):
     """No published generation where one was expected."""
 

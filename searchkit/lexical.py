@@ -142,7 +142,9 @@ class LexicalIndex:
     def count(self) -> int:
         return int(self._searcher.num_docs)
 
-    def search_terms(self, terms: list[str], limit: int) -> list[Ranked]:
+    def search_terms(
+        self, terms: list[str], limit: int, allowed: list[int] | None = None
+    ) -> list[Ranked]:
         """BM25 over title and text for any of the analyzed ``terms``."""
         if not terms:
             return []
@@ -151,17 +153,27 @@ class LexicalIndex:
             for term in terms
             for field in SEARCH_FIELDS
         ]
-        return self._search(tantivy.Query.boolean_query(clauses), limit)
+        return self._search(tantivy.Query.boolean_query(clauses), limit, allowed)
 
-    def search_syntax(self, text: str, limit: int) -> list[Ranked]:
+    def search_syntax(
+        self, text: str, limit: int, allowed: list[int] | None = None
+    ) -> list[Ranked]:
         """Parse ``text`` with tantivy's query language (phrases, +/-, field:)."""
         try:
             query = self._index.parse_query(text, SEARCH_FIELDS)
         except ValueError as exc:
             raise QuerySyntaxError(f"cannot parse query: {exc}") from None
-        return self._search(query, limit)
+        return self._search(query, limit, allowed)
 
-    def _search(self, query: tantivy.Query, limit: int) -> list[Ranked]:
+    def _search(self, query: tantivy.Query, limit: int, allowed: list[int] | None) -> list[Ranked]:
+        if allowed is not None:
+            # Filter inside the search, scoring nothing, so BM25 scores stay as they were.
+            only = tantivy.Query.const_score_query(
+                tantivy.Query.term_set_query(self._schema, "pid", allowed), 0.0
+            )
+            query = tantivy.Query.boolean_query(
+                [(tantivy.Occur.Must, query), (tantivy.Occur.Must, only)]
+            )
         result = self._searcher.search(query, limit)
         addresses = [address for _, address in result.hits]
         ids = self._searcher.fast_field_values("pid", addresses)

@@ -10,6 +10,7 @@ over-long sentence), so nothing is ever truncated silently. Offsets always round
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -46,7 +47,12 @@ def split_passages(
     for start, end in spans:
         pieces.extend(_fit(text, start, end, settings.max_tokens, count_tokens))
     merged = _merge_short(text, pieces, settings, count_tokens)
-    return [Passage(document.doc_id, s, e, text[s:e]) for s, e in merged]
+    return [Passage(document.doc_id, s, e, text[s:e], _page(document.pages, s)) for s, e in merged]
+
+
+def _page(page_starts: tuple[int, ...], offset: int) -> int | None:
+    """The 1-based page holding ``offset``, for paged documents."""
+    return bisect_right(page_starts, offset) if page_starts else None
 
 
 def paragraph_spans(text: str, start: int = 0) -> list[tuple[int, int]]:

@@ -12,7 +12,11 @@ SpanKind = Literal["lexical", "semantic"]
 
 @dataclass(frozen=True)
 class Document:
-    """One source document. ``body_start`` is where the text after the title line begins."""
+    """One source document.
+
+    ``body_start`` is where the text after the title line begins; ``pages`` holds the offset at
+    which each page starts, for paged formats (PDF), and is empty otherwise.
+    """
 
     doc_id: str
     text: str
@@ -20,6 +24,7 @@ class Document:
     path: str = ""
     body_start: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    pages: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class Passage:
     start: int
     end: int
     text: str
+    page: int | None = None  # 1-based, for paged documents
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,7 @@ class Hit:
     text: str
     start: int
     end: int
+    page: int | None
     score: float
     bm25: LegScore | None
     vector: LegScore | None
@@ -100,9 +107,17 @@ class SearchResult:
 
 @dataclass(frozen=True)
 class BuildReport:
+    """What a build did: counts, the document diff against the live index, and timings."""
+
     generation: int
     documents: int
     passages: int
+    added: int
+    changed: int
+    removed: int
+    encoded: int
+    reused: int
+    model_changed: bool
     skipped: list[str]
     replaced_bytes: int
     seconds: dict[str, float]

@@ -40,12 +40,20 @@ class VectorIndex:
     def dimension(self) -> int:
         return int(self._index.d)
 
-    def search(self, query: NDArray[np.float32], limit: int) -> list[Ranked]:
-        """Nearest passages by inner product; ties go to the lower passage id."""
-        limit = min(limit, self.count)
+    def search(
+        self, query: NDArray[np.float32], limit: int, allowed: NDArray[np.int64] | None = None
+    ) -> list[Ranked]:
+        """Nearest passages by inner product, among ``allowed`` ids when given; ties go to the
+        lower passage id."""
+        limit = min(limit, self.count if allowed is None else len(allowed))
         if limit <= 0:
             return []
-        scores, ids = self._index.search(query.reshape(1, -1).astype(np.float32), limit)
+        params = None
+        if allowed is not None:
+            params = faiss.SearchParameters()
+            params.sel = faiss.IDSelectorBatch(allowed)
+        vector = query.reshape(1, -1).astype(np.float32)
+        scores, ids = self._index.search(vector, limit, params=params)
         pairs = sorted(
             ((float(s), int(i)) for s, i in zip(scores[0], ids[0], strict=True) if i >= 0),
             key=lambda pair: (-pair[0], pair[1]),

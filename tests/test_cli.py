@@ -34,7 +34,7 @@ def test_query_json_shape(runner: CliRunner, seeds_index: Path) -> None:
     assert body["generation"] == 1 and len(body["hits"]) == 3
     hit = body["hits"][0]
     assert set(hit) == {
-        "doc_id", "path", "title", "text", "start", "end", "score", "bm25", "vector",
+        "doc_id", "path", "title", "text", "start", "end", "page", "score", "bm25", "vector",
         "highlights", "html",
     }  # fmt: skip
     assert "S-400" in hit["text"]

@@ -24,14 +24,14 @@ STAGES = {
     "store",
     "catalog",
 }
-COMPOSERS = {"build", "engine"}
+COMPOSERS = {"build", "engine", "hits", "reuse", "lifecycle"}
 EVALUATION = {"evaluate", "tune"}
 INTERFACES = {"cli", "cli_eval", "cli_options", "console"}
 # Which searchkit modules each kind may import.
 ALLOWED = {
     **{name: set() for name in LEAVES},
     **dict.fromkeys(STAGES, LEAVES),
-    **dict.fromkeys(COMPOSERS, LEAVES | STAGES),
+    **dict.fromkeys(COMPOSERS, LEAVES | STAGES | COMPOSERS),
     **dict.fromkeys(EVALUATION, LEAVES | COMPOSERS | EVALUATION | {"embed", "fusion"}),
     **dict.fromkeys(
         INTERFACES, LEAVES | COMPOSERS | EVALUATION | INTERFACES | {"highlight", "embed", "fusion"}
@@ -46,6 +46,8 @@ OWNERS = {
     "torch": {"embed"},
     "selectolax": {"documents"},
     "pydantic_settings": {"config"},
+    "pypdf": {"documents"},
+    "watchfiles": {"watch"},
     "typer": {"cli", "cli_eval", "cli_options"},
     "rich": INTERFACES,
     "fastapi": {"web"},

@@ -1,0 +1,57 @@
+"""Embedding reuse across builds: the live generation's vectors, looked up by embedded text.
+
+A passage whose embedded text (title prefix + passage) hashes the same as one in the live
+generation, encoded by the same model, takes that stored vector instead of being encoded again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .catalog import Catalog
+from .store import Store
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+
+class EmbeddingReuse:
+    """Stored embeddings of the live generation, when its model matches ``fingerprint``."""
+
+    def __init__(self, store: Store, fingerprint: str, dimension: int) -> None:
+        self.documents: dict[str, str] = {}
+        self.model_changed = False
+        self._rows: dict[str, int] = {}
+        self._matrix: NDArray[np.float32] | None = None
+        live = store.current()
+        if live is None:
+            return
+        manifest = store.manifest(live)
+        root = store.path(live)
+        catalog = Catalog(root / "passages.sqlite")
+        try:
+            self.documents = catalog.document_hashes()
+            model = manifest["model"]
+            if model["fingerprint"] != fingerprint or model["dimension"] != dimension:
+                self.model_changed = True
+                return
+            self._rows = catalog.embedding_rows()
+        finally:
+            catalog.close()
+        self._matrix = _load_matrix(root / "embeddings.f32", dimension)
+
+    def lookup(self, embed_hash: str) -> NDArray[np.float32] | None:
+        """The stored vector for this embedded text, or None."""
+        row = self._rows.get(embed_hash)
+        if row is None or self._matrix is None:
+            return None
+        vector: NDArray[np.float32] = self._matrix[row]
+        return vector
+
+
+def _load_matrix(path: Path, dimension: int) -> NDArray[np.float32]:
+    # Memory-mapped: only the rows that are reused are ever read.
+    return np.memmap(path, dtype=np.float32, mode="r").reshape(-1, dimension)
