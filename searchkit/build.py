@@ -139,13 +139,21 @@ def build_index(
             _checkpoint("published")
         except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            if _is_disk_full(exc):
                 raise StorageError(
-                    "disk full while building; the live index is unchanged"
+                    f"disk full while building in {store.home}; the live index is unchanged"
                 ) from None
             raise
         store.prune(settings.keep_generations)
     return _report(job)
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC as Python, SQLite and tantivy (Rust) each report it."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc).lower()
+    return "no space left on device" in text or "database or disk is full" in text
 
 
 def _checkpoint(name: str) -> None:

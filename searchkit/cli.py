@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.text import Text
 from typer.core import TyperGroup
 
-from . import cli_eval
+from . import cli_eval, cli_index
 from .cli_options import (
     CandidatesOption,
     FusionOption,
@@ -23,18 +21,18 @@ from .cli_options import (
     RrfKOption,
     VectorWeightOption,
     make_settings,
+    parse_filters,
 )
 from .config import Settings
-from .console import RichProgress, plural, stderr, stdout
+from .console import stderr, stdout
 from .errors import SearchkitError
 from .highlight import segments
 
 if TYPE_CHECKING:
     from .embed import Encoder
     from .engine import SearchEngine
-    from .records import BuildReport, Hit, SearchResult
+    from .records import Hit, SearchResult
 
-EXIT_USER_ERROR = 2
 EXIT_ENVIRONMENT_ERROR = 1
 MARK_STYLES = {"lexical": "bold black on yellow", "semantic": "bold black on cyan"}
 
@@ -46,7 +44,7 @@ class _SearchkitGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except SearchkitError as exc:
-            _fail(str(exc), EXIT_USER_ERROR if exc.status < 500 else EXIT_ENVIRONMENT_ERROR)
+            _fail(str(exc), exc.exit_code)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except KeyboardInterrupt:
@@ -115,6 +113,13 @@ def query(
     vector_weight: VectorWeightOption = None,
     rrf_k: RrfKOption = None,
     candidates: CandidatesOption = None,
+    path_prefix: Annotated[
+        str | None, typer.Option("--path-prefix", help="Only documents under this path.")
+    ] = None,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="Only documents whose metadata KEY equals VALUE: KEY=VALUE."),
+    ] = None,
 ) -> None:
     """Search the index. Builds ./index from the seed corpus on first use."""
     from .engine import SearchEngine
@@ -122,6 +127,7 @@ def query(
     settings = make_settings(
         index, fusion=fusion, vector_weight=vector_weight, rrf_k=rrf_k, candidates=candidates
     )
+    filter_values = parse_filters(filters or [])
     encoder = _build_seeds_if_missing(settings) if index is None else None
     engine = SearchEngine.open(settings.index_dir, settings, encoder)
     result = engine.query(
@@ -132,6 +138,8 @@ def query(
         syntax=syntax,
         per_doc=per_doc,
         explain=not json_output if explain is None else explain,
+        path_prefix=path_prefix,
+        filters=filter_values,
     )
     if json_output:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -150,7 +158,7 @@ def _build_seeds_if_missing(settings: Settings) -> Encoder | None:
         "(once)."
     )
     encoder = load_encoder(settings)
-    _run_build([settings.seeds_dir], settings, quiet=False, encoder=encoder)
+    cli_index.run_build([settings.seeds_dir], settings, quiet=False, encoder=encoder)
     return encoder
 
 
@@ -187,48 +195,6 @@ def _styled_text(hit: Hit) -> Text:
     return styled
 
 
-# ----- index ---------------------------------------------------------------------------------
-@app.command("index")
-def index_command(
-    paths: Annotated[
-        list[Path], typer.Argument(help="Files or folders: .txt .md .html .jsonl (BEIR corpus).")
-    ],
-    index: IndexOption = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
-    json_output: JsonOption = False,
-) -> None:
-    """Build a new index generation holding exactly PATHS, then make it live."""
-    settings = make_settings(index)
-    report = _run_build(paths, settings, quiet=quiet or json_output)
-    if json_output:
-        print(json.dumps(report.to_dict()))
-
-
-def _run_build(
-    paths: list[Path], settings: Settings, quiet: bool, encoder: Encoder | None = None
-) -> BuildReport:
-    from .build import SilentProgress, build_index
-
-    started = time.perf_counter()
-    progress: Any = SilentProgress() if quiet else RichProgress()
-    try:
-        report = build_index(paths, settings.index_dir, settings, encoder, progress)
-    except BaseException:
-        if isinstance(progress, RichProgress):
-            progress.close(completed=False)
-        raise
-    if isinstance(progress, RichProgress):
-        progress.close()
-    stderr.print(
-        f"Indexed {plural(report.documents, 'document')} as "
-        f"{plural(report.passages, 'passage')} into "
-        f"{settings.index_dir}/ (generation {report.generation}) in "
-        f"{time.perf_counter() - started:.1f} s"
-        + (f"; skipped {len(report.skipped)} files" if report.skipped else "")
-    )
-    return report
-
-
 # ----- info ----------------------------------------------------------------------------------
 @app.command()
 def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
@@ -252,6 +218,12 @@ def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
         stdout.print(f"source      {source}")
 
 
+app.command("index")(cli_index.index_command)
+app.command("rebuild")(cli_index.rebuild_command)
+app.command("verify")(cli_index.verify_command)
+app.command("generations")(cli_index.generations_command)
+app.command("rollback")(cli_index.rollback_command)
+app.command("watch")(cli_index.watch_command)
 app.command("eval")(cli_eval.eval_command)
 app.command("tune")(cli_eval.tune_command)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .config import Settings
+from .errors import UserInputError
 
 
 class ModeChoice(StrEnum):
@@ -64,3 +65,14 @@ def make_settings(index: Path | None, **overrides: object) -> Settings:
     if index is not None:
         given["index_dir"] = index
     return Settings(**given)  # type: ignore[arg-type]
+
+
+def parse_filters(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` options as a dict; anything else is a user error."""
+    filters = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserInputError(f"filter {pair!r} is not KEY=VALUE")
+        filters[key.strip()] = value
+    return filters

@@ -1,7 +1,8 @@
 """Errors searchkit raises, each with a message a user can act on.
 
-Every error carries ``status``: the HTTP status the web layer answers with. The CLI maps
-``status < 500`` (bad input) to exit code 2 and everything else to exit code 1.
+Every error carries ``status``, the HTTP status the web layer answers with, and ``exit_code``,
+the CLI's: 2 for bad input, 1 for a problem of the environment (no index, a build already
+running, a full disk).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ class SearchkitError(Exception):
     """Base class: a problem searchkit can explain to the person who caused or can fix it."""
 
     status: int = 500
+    exit_code: int = 1
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -24,6 +26,7 @@ class UserInputError(SearchkitError):
     """The request itself is wrong: an empty query, a bad parameter, a bad path."""
 
     status = 400
+    exit_code = 2
 
 
 class QuerySyntaxError(UserInputError):

@@ -42,11 +42,12 @@ def split_passages(
     """Cut ``document`` into passages that each fit ``settings.max_tokens``."""
     settings = settings or PassageSettings()
     text = document.text
-    spans = paragraph_spans(text, document.body_start)
-    pieces: list[tuple[int, int]] = []
-    for start, end in spans:
-        pieces.extend(_fit(text, start, end, settings.max_tokens, count_tokens))
-    merged = _merge_short(text, pieces, settings, count_tokens)
+    merged: list[tuple[int, int]] = []
+    for region_start, region_end in _regions(document):  # passages never cross a page break
+        pieces: list[tuple[int, int]] = []
+        for start, end in paragraph_spans(text, region_start, region_end):
+            pieces.extend(_fit(text, start, end, settings.max_tokens, count_tokens))
+        merged.extend(_merge_short(text, pieces, settings, count_tokens))
     return [Passage(document.doc_id, s, e, text[s:e], _page(document.pages, s)) for s, e in merged]
 
 
@@ -55,16 +56,23 @@ def _page(page_starts: tuple[int, ...], offset: int) -> int | None:
     return bisect_right(page_starts, offset) if page_starts else None
 
 
-def paragraph_spans(text: str, start: int = 0) -> list[tuple[int, int]]:
-    """(start, end) of each paragraph, stripped of surrounding whitespace."""
-    body = text[start:]
-    separator = _BLANK_LINE if _BLANK_LINE.search(body) else re.compile(r"\n")
+def _regions(document: Document) -> list[tuple[int, int]]:
+    """The body, or each page of its body for paged documents."""
+    bounds = [document.body_start, *(p for p in document.pages if p > document.body_start)]
+    ends = [*bounds[1:], len(document.text)]
+    return list(zip(bounds, ends, strict=True))
+
+
+def paragraph_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph of ``text[start:end]``, stripped of whitespace."""
+    end = len(text) if end is None else end
+    separator = _BLANK_LINE if _BLANK_LINE.search(text, start, end) else re.compile(r"\n")
     spans: list[tuple[int, int]] = []
     cursor = start
-    for match in separator.finditer(text, start):
+    for match in separator.finditer(text, start, end):
         spans.extend(_stripped(text, cursor, match.start()))
         cursor = match.end()
-    spans.extend(_stripped(text, cursor, len(text)))
+    spans.extend(_stripped(text, cursor, end))
     return spans
 
 

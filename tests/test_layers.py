@@ -24,9 +24,9 @@ STAGES = {
     "store",
     "catalog",
 }
-COMPOSERS = {"build", "engine", "hits", "reuse", "lifecycle"}
+COMPOSERS = {"build", "engine", "hits", "reuse", "lifecycle", "watch"}
 EVALUATION = {"evaluate", "tune"}
-INTERFACES = {"cli", "cli_eval", "cli_options", "console"}
+INTERFACES = {"cli", "cli_eval", "cli_index", "cli_options", "console"}
 # Which searchkit modules each kind may import.
 ALLOWED = {
     **{name: set() for name in LEAVES},
@@ -48,7 +48,7 @@ OWNERS = {
     "pydantic_settings": {"config"},
     "pypdf": {"documents"},
     "watchfiles": {"watch"},
-    "typer": {"cli", "cli_eval", "cli_options"},
+    "typer": {"cli", "cli_eval", "cli_index", "cli_options"},
     "rich": INTERFACES,
     "fastapi": {"web"},
     "ir_measures": {"evaluate"},
