@@ -59,7 +59,7 @@ def _modules() -> dict[str, ast.Module]:
     return {
         path.stem: ast.parse(path.read_text())
         for path in PACKAGE.glob("*.py")
-        if path.stem != "__init__"
+        if path.stem not in {"__init__", "__main__"}
     }
 
 
