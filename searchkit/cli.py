@@ -25,7 +25,7 @@ from .cli_options import (
 )
 from .config import Settings
 from .console import stderr, stdout
-from .errors import SearchkitError
+from .errors import SearchkitError, UserInputError
 from .highlight import segments
 
 if TYPE_CHECKING:
@@ -226,6 +226,49 @@ app.command("rollback")(cli_index.rollback_command)
 app.command("watch")(cli_index.watch_command)
 app.command("eval")(cli_eval.eval_command)
 app.command("tune")(cli_eval.tune_command)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
+    index: IndexOption = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the HTTP API and the search page (uvicorn). Admin routes need SEARCHKIT_ADMIN_TOKEN."""
+    import os
+
+    import uvicorn
+
+    settings = make_settings(index)
+    if not _is_loopback(host) and not settings.admin_token:
+        raise UserInputError(
+            f"refusing to bind {host} without an admin token: set SEARCHKIT_ADMIN_TOKEN first"
+        )
+    if index is None:
+        _build_seeds_if_missing(settings)  # each worker then loads the model for itself
+    # Workers are fresh processes: they read their settings from the environment.
+    os.environ["SEARCHKIT_INDEX_DIR"] = str(settings.index_dir.resolve())
+    stderr.print(f"Serving {settings.index_dir}/ on http://{host}:{port}/ ({workers} workers)")
+    uvicorn.run(
+        "searchkit.web:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def main() -> None:

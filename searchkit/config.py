@@ -54,3 +54,9 @@ class Settings(BaseSettings):
     max_k: int = Field(default=100, ge=1)
     max_window: int = Field(default=1000, ge=1, description="limit on offset + k")
     max_query_chars: int = Field(default=1000, ge=1)
+    max_syntax_depth: int = Field(default=16, ge=1, description="parentheses in syntax mode")
+    max_syntax_terms: int = Field(default=64, ge=1, description="terms in syntax mode")
+    # HTTP service
+    max_body_bytes: int = Field(default=16 * 1024, ge=1, description="request body limit")
+    admin_token: str | None = Field(default=None, description="bearer token for /admin routes")
+    cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")

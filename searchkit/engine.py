@@ -37,8 +37,6 @@ from .vectors import VectorIndex
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-MAX_SYNTAX_DEPTH = 16
-MAX_SYNTAX_TERMS = 64
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
 
 
@@ -143,7 +141,7 @@ class SearchEngine:
         if per_doc is not None and per_doc < 1:
             raise UserInputError("per-doc must be at least 1")
         if syntax:
-            check_syntax_limits(text, MAX_SYNTAX_DEPTH, MAX_SYNTAX_TERMS)
+            check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)
 
     def rank_documents(
         self,
@@ -252,6 +250,15 @@ class SearchEngine:
     def _hits(self, page: list[Fused], terms: list[str]) -> list[Hit]:
         rows = self._catalog.passages([f.passage_id for f in page])
         return [make_hit(item, rows[item.passage_id], terms) for item in page]
+
+    @property
+    def loaded_encoder(self) -> Encoder | None:
+        """The query encoder if it was loaded already (to hand on to a newer engine)."""
+        return self._encoder
+
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """A document's metadata and passages, or None when the index does not hold it."""
+        return self._catalog.document(doc_id)
 
     def known_documents(self, doc_ids: set[str]) -> int:
         """How many of ``doc_ids`` the index holds (to check qrels against it)."""

@@ -20,7 +20,7 @@ from .build import Progress, SilentProgress, build_index, has_index
 from .config import Settings
 from .embed import Encoder
 from .engine import SearchEngine
-from .errors import SourceError
+from .errors import IndexCorruptError, SourceError
 from .fusion import FusionOptions
 from .records import Mode
 
@@ -101,8 +101,12 @@ def open_eval_engine(
 ) -> SearchEngine:
     """An engine over the dataset's corpus, building the cached index first when needed."""
     index = cached_index_dir(index_home, dataset, settings)
-    if not has_index(index):
-        build_index([dataset.corpus], index, settings, encoder, progress)
+    if has_index(index):
+        try:
+            return SearchEngine.open(index, settings, encoder)
+        except IndexCorruptError:
+            pass  # an older format or a damaged cache: build it again
+    build_index([dataset.corpus], index, settings, encoder, progress, allow_shrink=True)
     return SearchEngine.open(index, settings, encoder)
 
 

@@ -23,7 +23,7 @@ def merge_spans(
 
 
 def most_similar(
-    sentences: list[tuple[int, int]], similarities: list[float], margin: float = 0.05
+    sentences: list[tuple[int, int]], similarities: list[float], margin: float = 0.03
 ) -> list[Span]:
     """Semantic spans: the sentence most similar to the query, plus any within ``margin``."""
     if not sentences:

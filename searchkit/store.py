@@ -27,7 +27,7 @@ from filelock import FileLock, Timeout
 
 from .errors import BuildLockedError, IndexCorruptError, IndexNotFoundError, StorageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 TUNING = "fusion.json"
 _GENERATION = re.compile(r"^g(\d{6,})$")
@@ -196,6 +196,19 @@ class Store:
         finally:
             holder.unlink(missing_ok=True)
             lock.release()
+
+    def lock_holder(self) -> str | None:
+        """Who holds the build lock right now, or None when it is free."""
+        if not (self.home / "LOCK").exists():
+            return None
+        lock = FileLock(self.home / "LOCK", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            holder = self.home / "LOCK.holder"
+            return holder.read_text().strip() if holder.exists() else "another process"
+        lock.release()
+        return None
 
     def start_generation(self) -> tuple[int, Path]:
         """A fresh ``.partial`` directory for the next generation number."""

@@ -1,0 +1,124 @@
+"""A bounded load test of `searchkit serve --workers 2` on 127.0.0.1 while rebuilds publish.
+
+8 concurrent clients query until 3 full rebuilds have published; every response must be a 200,
+at least two generations must be served, and no worker may ever go back to an older one.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import httpx
+
+from searchkit import build_index
+from searchkit.embed import Encoder
+
+from .conftest import FIXTURE_DOCS, SEEDS, write_corpus
+
+CLIENTS = 8
+REBUILDS = 3
+MAX_REQUESTS_PER_CLIENT = 2000
+QUERIES = [("S-400 sanctions", "hybrid"), ("sourdough", "bm25"), ("car grease", "vector")]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_up(url: str, deadline: float) -> None:
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "server did not come up"
+        time.sleep(0.2)
+
+
+def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: Encoder) -> None:
+    docs = dict(FIXTURE_DOCS)
+    docs["news/seed.txt"] = next(SEEDS.iterdir()).read_text()
+    corpus = write_corpus(tmp_path / "docs", docs)
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=real_encoder)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port),
+         "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    responses: list[tuple[int, int | None, str | None, int]] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    try:
+        _wait_until_up(url, time.monotonic() + 120)
+        for text, mode in QUERIES * 4:  # warm both workers' models before the clock starts
+            httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
+
+        def client(number: int) -> None:
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for i in range(MAX_REQUESTS_PER_CLIENT):
+                    if done.is_set():
+                        return
+                    text, mode = QUERIES[(number + i) % len(QUERIES)]
+                    answer = http.get("/search", params={"q": text, "mode": mode})
+                    generation = answer.headers.get("X-Index-Generation")
+                    with lock:
+                        responses.append(
+                            (
+                                answer.status_code,
+                                int(generation) if generation else None,
+                                answer.headers.get("X-Searchkit-Worker"),
+                                int(answer.headers.get("X-Searchkit-Request", "0")),
+                            )
+                        )
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+        for thread in threads:
+            thread.start()
+        for _ in range(REBUILDS):
+            rebuild = subprocess.run(
+                [sys.executable, "-m", "searchkit", "rebuild", "--quiet", "--index",
+                 str(index)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
+            )  # fmt: skip
+            assert rebuild.returncode == 0, rebuild.stderr
+            time.sleep(1.0)  # let requests land on the new generation
+        done.set()
+        for thread in threads:
+            thread.join(timeout=180)
+    finally:
+        done.set()
+        server.terminate()
+        server.wait(timeout=30)
+    failures = [r for r in responses if r[0] != 200]
+    generations = {g for _, g, _, _ in responses}
+    by_worker: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
+    for _, generation, worker, sequence in responses:
+        if generation is not None:
+            by_worker[worker].append((sequence, generation))
+    print(
+        f"\n{len(responses)} requests, {len(failures)} non-200, generations served "
+        f"{sorted(g for g in generations if g is not None)}, workers {len(by_worker)}"
+    )
+    assert responses and failures == []
+    assert len(generations) >= 2
+    for worker, served in by_worker.items():
+        in_order = [generation for _, generation in sorted(served)]  # as the worker handed out
+        assert in_order == sorted(in_order), f"worker {worker} went back to an older generation"
