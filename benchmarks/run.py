@@ -17,12 +17,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 # benchmarks/ is on sys.path: Python puts the script's folder there.
+from http_load import HttpRow, http_rows
 from relevance import RelevanceRow, explain_cost, relevance_rows
+
+from searchkit.config import Settings
+from searchkit.evaluate import cached_index_dir, load_beir
 
 REPO = Path(__file__).resolve().parent.parent
 SEARCHKIT = str(Path(sys.executable).with_name("searchkit"))
@@ -88,13 +92,19 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}"
 
 
-def write_results(
-    core: list[Row],
-    relevance: list[RelevanceRow],
-    explain: dict[str, float],
-    dataset: str,
-    split: str,
-) -> None:
+@dataclass
+class Results:
+    core: list[Row]
+    dataset: str
+    split: str
+    relevance: list[RelevanceRow] = field(default_factory=list)
+    explain: dict[str, float] = field(default_factory=dict)
+    http: list[HttpRow] = field(default_factory=list)
+
+
+def write_results(results: Results) -> None:
+    core, relevance, explain, http = results.core, results.relevance, results.explain, results.http
+    dataset, split = results.dataset, results.split
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmark results",
@@ -139,6 +149,22 @@ def write_results(
             f"{explain['plain']:.1f} ms without, {explain['explain']:.1f} ms with `explain=True` "
             f"(+{extra:.1f} ms). Queries that do not ask for it do not pay it.",
         ]
+    if http:
+        lines += [
+            "",
+            f"## HTTP on loopback ({Path(dataset).name} index, `searchkit serve`, 1 worker)",
+            "",
+            "Closed-loop clients, 15 s per row, queries from the dataset; "
+            "command: `python benchmarks/run.py` (section `http_load.py`).",
+            "",
+            "| mode | clients | requests/s | p50 | p95 | requests | non-200 |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {r.mode} | {r.clients} | {r.rps:.1f} | {r.p50_ms:.1f} ms | {r.p95_ms:.1f} ms "
+            f"| {r.requests} | {r.failures} |"
+            for r in http
+        ]
     (REPO / "benchmarks" / "RESULTS.md").write_text("\n".join(lines) + "\n")
     payload = {
         "machine": machine(),
@@ -146,6 +172,7 @@ def write_results(
         "core": [asdict(r) for r in core],
         "relevance": [asdict(r) for r in relevance],
         "explain_ms": explain,
+        "http": [asdict(r) for r in http],
     }
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(payload, indent=2))
 
@@ -156,19 +183,19 @@ def main() -> None:
     parser.add_argument("--dataset", default="../shared/datasets/scifact", help="BEIR folder")
     parser.add_argument("--split", default="train")
     parser.add_argument("--index-home", default="index", help="where the eval index is cached")
-    parser.add_argument("--skip-relevance", action="store_true")
     args = parser.parse_args()
-    core = core_figures(args.runs)
-    relevance: list[RelevanceRow] = []
-    explain: dict[str, float] = {}
+    results = Results(core_figures(args.runs), args.dataset, args.split)
     dataset_dir = (REPO / args.dataset).resolve()
-    if not args.skip_relevance and dataset_dir.is_dir():
+    if dataset_dir.is_dir():
         home = (REPO / args.index_home).resolve()
-        relevance = relevance_rows(dataset_dir, args.dataset, args.split, home)
-        explain = explain_cost(dataset_dir, args.split, home)
-    elif not args.skip_relevance:
-        print(f"no dataset at {dataset_dir}: relevance section skipped")
-    write_results(core, relevance, explain, args.dataset, args.split)
+        results.relevance = relevance_rows(dataset_dir, args.dataset, args.split, home)
+        results.explain = explain_cost(dataset_dir, args.split, home)
+        dataset = load_beir(dataset_dir, args.split)
+        index = cached_index_dir(home, dataset, Settings(index_dir=home))
+        results.http = http_rows(index, list(dataset.queries.values()))
+    else:
+        print(f"no dataset at {dataset_dir}: relevance and HTTP sections skipped")
+    write_results(results)
     print("wrote benchmarks/RESULTS.md and benchmarks/results.json")
 
 

@@ -98,12 +98,11 @@ def run_job(index_dir: Path, job_id: str) -> None:
     _write_job(index_dir, job)
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str]) -> None:
     if len(argv) != 2:
         raise UserInputError("usage: python -m searchkit.jobs INDEX_DIR JOB_ID")
     run_job(Path(argv[0]), argv[1])
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])

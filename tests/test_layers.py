@@ -24,9 +24,18 @@ STAGES = {
     "store",
     "catalog",
 }
-COMPOSERS = {"build", "engine", "hits", "reuse", "lifecycle", "watch"}
+COMPOSERS = {"build", "engine", "hits", "reuse", "lifecycle", "watch", "live", "jobs"}
 EVALUATION = {"evaluate", "tune"}
-INTERFACES = {"cli", "cli_eval", "cli_index", "cli_options", "console"}
+INTERFACES = {
+    "cli",
+    "cli_eval",
+    "cli_index",
+    "cli_options",
+    "console",
+    "web",
+    "web_models",
+    "web_limits",
+}
 # Which searchkit modules each kind may import.
 ALLOWED = {
     **{name: set() for name in LEAVES},
@@ -51,6 +60,7 @@ OWNERS = {
     "typer": {"cli", "cli_eval", "cli_index", "cli_options"},
     "rich": INTERFACES,
     "fastapi": {"web"},
+    "uvicorn": {"cli"},
     "ir_measures": {"evaluate"},
 }
 

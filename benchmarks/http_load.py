@@ -1,0 +1,102 @@
+"""HTTP section of the benchmark harness: requests per second and latency of `searchkit serve`
+on loopback, for bm25 and hybrid queries at 1 and 8 concurrent clients."""
+
+from __future__ import annotations
+
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass
+class HttpRow:
+    mode: str
+    clients: int
+    requests: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _load(url: str, queries: list[str], mode: str, clients: int, seconds: float) -> HttpRow:
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        nonlocal failures
+        with httpx.Client(base_url=url, timeout=60) as http:
+            i = number
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                answer = http.get("/search", params={"q": queries[i % len(queries)], "mode": mode})
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    latencies.append(elapsed)
+                    failures += answer.status_code != 200
+                i += clients
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    cuts = statistics.quantiles(latencies, n=100)
+    return HttpRow(
+        mode, clients, len(latencies), failures, len(latencies) / wall, cuts[49], cuts[94]
+    )
+
+
+def http_rows(index: Path, queries: list[str], seconds: float = 15.0) -> list[HttpRow]:
+    """Serve ``index`` with one worker and measure each (mode, clients) pair in turn."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.2)
+        for query in queries[:20]:  # load the model and warm the caches
+            httpx.get(url + "/search", params={"q": query}, timeout=60)
+        rows = []
+        for mode in ("bm25", "hybrid"):
+            for clients in (1, 8):
+                row = _load(url, queries, mode, clients, seconds)
+                print(
+                    f"HTTP {mode:<6} {clients} clients: {row.rps:7.1f} req/s  "
+                    f"p50 {row.p50_ms:6.1f} ms  p95 {row.p95_ms:6.1f} ms  "
+                    f"({row.requests} requests, {row.failures} failed)"
+                )
+                rows.append(row)
+        return rows
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
