@@ -94,7 +94,8 @@ def has_index(index_dir: Path | str) -> bool:
 def live_sources(index_dir: Path | str) -> list[Path]:
     """The sources the live generation was built from (what a plain rebuild re-reads)."""
     store = Store(Path(index_dir))
-    return [Path(s) for s in store.manifest(store.require_current())["sources"]]
+    manifest = store.manifest(store.require_current(), any_format=True)
+    return [Path(s) for s in manifest["sources"]]
 
 
 def build_index(

@@ -6,13 +6,17 @@ generation, encoded by the same model, takes that stored vector instead of being
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .catalog import Catalog
+from .errors import IndexCorruptError
 from .store import Store
+
+log = logging.getLogger("searchkit")
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -29,7 +33,11 @@ class EmbeddingReuse:
         live = store.current()
         if live is None:
             return
-        manifest = store.manifest(live)
+        try:
+            manifest = store.manifest(live)
+        except IndexCorruptError as exc:  # an older format or a damaged generation
+            log.warning("not reusing embeddings of the live generation: %s", exc)
+            return
         root = store.path(live)
         catalog = Catalog(root / "passages.sqlite")
         try:

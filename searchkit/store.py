@@ -122,7 +122,9 @@ class Store:
     def path(self, number: int) -> Path:
         return self.generations / generation_name(number)
 
-    def manifest(self, number: int) -> dict[str, Any]:
+    def manifest(self, number: int, any_format: bool = False) -> dict[str, Any]:
+        """A generation's manifest; one of another format version is refused unless
+        ``any_format`` (enough to read its sources, say)."""
         path = self.path(number) / MANIFEST
         try:
             manifest: dict[str, Any] = json.loads(path.read_text())
@@ -132,10 +134,11 @@ class Store:
             ) from None
         except ValueError:
             raise IndexCorruptError(f"{path} is not valid JSON; rebuild the index") from None
-        if manifest.get("format") != FORMAT_VERSION:
+        if manifest.get("format") != FORMAT_VERSION and not any_format:
             raise IndexCorruptError(
                 f"generation {generation_name(number)} has format {manifest.get('format')}, "
-                f"this searchkit reads format {FORMAT_VERSION}; rebuild the index"
+                f"this searchkit reads format {FORMAT_VERSION}; run 'searchkit rebuild --index "
+                f"{self.home}' to build it again"
             )
         return manifest
 
