@@ -213,3 +213,26 @@ def test_schemathesis_no_5xx_and_responses_in_schema(client: TestClient) -> None
             case.call_and_validate(checks=checks)
 
         check()
+
+
+def test_cors_only_when_configured(seeds_index: Path) -> None:
+    origin = {"Origin": "http://example.test"}
+    with TestClient(create_app(Settings(index_dir=seeds_index))) as plain:
+        assert "access-control-allow-origin" not in plain.get("/healthz", headers=origin).headers
+    allowed = Settings(index_dir=seeds_index, cors_origins=["http://example.test"])
+    with TestClient(create_app(allowed)) as configured:
+        answer = configured.get("/healthz", headers=origin)
+        assert answer.headers["access-control-allow-origin"] == "http://example.test"
+
+
+def test_serve_refuses_a_public_bind_without_a_token(
+    seeds_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from searchkit.cli import app
+
+    monkeypatch.delenv("SEARCHKIT_ADMIN_TOKEN", raising=False)
+    result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--index", str(seeds_index)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: refusing to bind 0.0.0.0 without an admin token")
