@@ -29,6 +29,7 @@ from .config import Settings
 from .engine import SearchEngine
 from .errors import SearchkitError
 from .live import LiveEngine
+from .records import SearchResult
 from .web_limits import BodyLimitMiddleware
 from .web_models import (
     DocumentOut,
@@ -37,7 +38,6 @@ from .web_models import (
     JobOut,
     LatencyOut,
     SearchBody,
-    SearchOut,
     SearchQuery,
     StatsOut,
 )
@@ -138,7 +138,7 @@ def _routes(app: FastAPI) -> None:
     def page() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/search", response_model=SearchOut, responses=_errors)
+    @app.get("/search", response_model=SearchResult, responses=_errors)
     def search_get(
         request: Request,
         response: Response,
@@ -149,7 +149,7 @@ def _routes(app: FastAPI) -> None:
         _check_utf8(request)
         return _search(request, response, engine, SearchBody(**params.model_dump()))
 
-    @app.post("/search", response_model=SearchOut, responses=_errors)
+    @app.post("/search", response_model=SearchResult, responses=_errors)
     def search_post(
         request: Request, response: Response, engine: Engine, body: SearchBody
     ) -> dict[str, Any]:

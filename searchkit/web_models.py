@@ -34,44 +34,6 @@ class SearchBody(SearchQuery):
     candidates: int | None = Field(default=None, ge=1, le=10_000)
 
 
-class SpanOut(BaseModel):
-    start: int
-    end: int
-    kind: Literal["lexical", "semantic"]
-
-
-class LegOut(BaseModel):
-    rank: int
-    score: float
-
-
-class HitOut(BaseModel):
-    doc_id: str
-    path: str
-    title: str
-    text: str
-    start: int
-    end: int
-    page: int | None
-    score: float
-    bm25: LegOut | None
-    vector: LegOut | None
-    highlights: list[SpanOut]
-    html: str
-
-
-class SearchOut(BaseModel):
-    """The same body as ``searchkit query --json``."""
-
-    query: str
-    mode: str
-    generation: int
-    k: int
-    offset: int
-    hits: list[HitOut]
-    took_ms: float
-
-
 class PassageOut(BaseModel):
     id: int
     start: int

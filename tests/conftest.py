@@ -113,5 +113,11 @@ def fixture_index(
 
 
 @pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    """A fresh, editable copy of the fixture corpus."""
+    return write_corpus(tmp_path / "docs", FIXTURE_DOCS)
+
+
+@pytest.fixture
 def hash_encoder() -> HashEncoder:
     return HashEncoder()

@@ -12,12 +12,7 @@ from searchkit import SearchEngine, build_index
 from searchkit.errors import BuildLockedError, IndexCorruptError, IndexNotFoundError, SourceError
 from searchkit.store import Store, atomic_write
 
-from .conftest import FIXTURE_DOCS, HashEncoder, write_corpus
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    return write_corpus(tmp_path / "docs", FIXTURE_DOCS)
+from .conftest import FIXTURE_DOCS, HashEncoder
 
 
 def test_build_writes_a_complete_generation(

@@ -20,16 +20,11 @@ from searchkit.errors import BuildLockedError, IndexCorruptError, ShrinkRefusedE
 from searchkit.lifecycle import generations, rollback, verify
 from searchkit.store import Store
 
-from .conftest import FIXTURE_DOCS, HashEncoder, write_corpus
+from .conftest import HashEncoder, write_corpus
 
 
 class OtherModel(HashEncoder):
     fingerprint = "other000"
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    return write_corpus(tmp_path / "docs", FIXTURE_DOCS)
 
 
 def test_rebuild_reports_the_document_diff(
