@@ -157,8 +157,9 @@ class SearchEngine:
         ``query_vector`` lets a caller that encodes many queries in one batch skip encoding here.
         """
         fusion = fusion or self.fusion
-        # Documents hold several passages: look deeper so that k documents survive grouping.
-        depth = max(fusion.candidates, 3 * k)
+        # A single leg looks deeper so that k documents survive grouping; hybrid fuses exactly
+        # the candidates each leg is asked for, as `query` and `tune` do.
+        depth = fusion.candidates if mode == "hybrid" else max(fusion.candidates, 3 * k)
         fused = self._rank(text, mode, fusion, depth, query_vector=query_vector)
         ranked = aggregate_documents(fused, self.document_of, fusion.aggregate, fusion.decay)
         return ranked[:k]

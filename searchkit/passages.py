@@ -126,7 +126,45 @@ def _units(
 def _pack(
     text: str, units: list[tuple[int, int]], max_tokens: int, count_tokens: TokenCounter
 ) -> list[tuple[int, int]]:
-    """Greedily join consecutive units into pieces that fit; split any unit that alone does not."""
+    """Greedily join consecutive units into pieces that fit; split any unit that alone does not.
+
+    Each unit is counted once and pieces are sized by the sum of their units' counts: units are
+    separated by whitespace, which word-piece and BPE tokenizers never join across, so the sum is
+    the count of the joined text. Each piece is still checked once, and one that does not fit
+    after all (an unusual tokenizer) is packed again by counting every prefix.
+    """
+    pieces: list[tuple[int, int]] = []
+    current: tuple[int, int] | None = None
+    current_tokens = 0
+    for unit in units:
+        tokens = count_tokens(text[unit[0] : unit[1]])
+        if current is not None and current_tokens + tokens <= max_tokens:
+            current, current_tokens = (current[0], unit[1]), current_tokens + tokens
+            continue
+        if current is not None:
+            pieces.append(current)
+        if tokens > max_tokens:
+            pieces.extend(_fit(text, unit[0], unit[1], max_tokens, count_tokens))
+            current, current_tokens = None, 0
+        else:
+            current, current_tokens = unit, tokens
+    if current is not None:
+        pieces.append(current)
+    checked: list[tuple[int, int]] = []
+    for start, end in pieces:
+        if count_tokens(text[start:end]) <= max_tokens:
+            checked.append((start, end))
+        else:
+            checked.extend(
+                _pack_exactly(text, _units(text, start, end, None), max_tokens, count_tokens)
+            )
+    return checked
+
+
+def _pack_exactly(
+    text: str, units: list[tuple[int, int]], max_tokens: int, count_tokens: TokenCounter
+) -> list[tuple[int, int]]:
+    """Like ``_pack`` for single words, counting each growing piece (slow, always right)."""
     pieces: list[tuple[int, int]] = []
     current: tuple[int, int] | None = None
     for unit in units:
@@ -135,11 +173,7 @@ def _pack(
             continue
         if current is not None:
             pieces.append(current)
-        if count_tokens(text[unit[0] : unit[1]]) > max_tokens:
-            pieces.extend(_fit(text, unit[0], unit[1], max_tokens, count_tokens))
-            current = None
-        else:
-            current = unit
+        current = unit
     if current is not None:
         pieces.append(current)
     return pieces

@@ -83,3 +83,17 @@ def test_offsets_always_round_trip(chunks: list[str]) -> None:
         assert passage.text.strip() == passage.text and passage.text
         assert passage.start >= previous_end
         previous_end = passage.end
+
+
+def test_pieces_fit_even_when_counts_do_not_add_up() -> None:
+    # A tokenizer whose count of joined text exceeds the sum of its parts: packing by sums
+    # would overflow, so the check after packing must re-pack those pieces exactly.
+    def count(text: str) -> int:
+        words = len(text.split())
+        return words + words // 4
+
+    text = " ".join(f"Sentence {i} has five words." for i in range(40))
+    settings = PassageSettings(min_words=1, max_tokens=30)
+    passages = split_passages(Document("d", text), settings, count_tokens=count)
+    assert all(count(p.text) <= 30 for p in passages)
+    assert " ".join(p.text for p in passages).split() == text.split()
