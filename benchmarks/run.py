@@ -52,9 +52,10 @@ def timed(argv: list[str], runs: int) -> list[float]:
     return walls
 
 
-def row(what: str, argv: list[str], runs: int) -> Row:
+def row(what: str, argv: list[str], runs: int, index: str) -> Row:
     walls = timed(argv, runs)
-    shown = " ".join(a if " " not in a else f'"{a}"' for a in argv).replace(SEARCHKIT, "searchkit")
+    shown = " ".join(a if " " not in a else f'"{a}"' for a in argv)
+    shown = shown.replace(SEARCHKIT, "searchkit").replace(index, "INDEX")
     result = Row(what, statistics.median(walls), min(walls), runs, shown)
     print(f"{what:<44} median {result.median_s:6.2f} s   min {result.min_s:6.2f} s   ({runs} runs)")
     return result
@@ -65,7 +66,7 @@ def core_figures(runs: int) -> list[Row]:
     with tempfile.TemporaryDirectory() as tmp:
         index = str(Path(tmp) / "index")
         build = [SEARCHKIT, "index", "seeds", "--index", index, "--quiet"]
-        rows = [row("build seeds/ index (whole process)", build, runs)]
+        rows = [row("build seeds/ index (whole process)", build, runs, index)]
         for mode in MODES:
             argv = [
                 SEARCHKIT,
@@ -77,7 +78,7 @@ def core_figures(runs: int) -> list[Row]:
                 index,
                 "--json",
             ]
-            rows.append(row(f"cold `searchkit query` --mode {mode}", argv, runs))
+            rows.append(row(f"cold `searchkit query` --mode {mode}", argv, runs, index))
     return rows
 
 
@@ -114,7 +115,8 @@ def write_results(results: Results) -> None:
         "",
         "## Core: build and cold-process queries on the seed corpus",
         "",
-        "Whole-process wall time, including interpreter start, imports and model load.",
+        "Whole-process wall time, including interpreter start, imports and model load; INDEX is",
+        "a fresh temporary folder.",
         "",
         "| what | median | min | runs | command |",
         "|---|---|---|---|---|",

@@ -15,12 +15,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 from .build import build_index, live_sources
 from .config import Settings
 from .errors import BuildLockedError, SearchkitError, UserInputError
 from .store import Store, atomic_write
 
 ACTIVE = ("queued", "running")
+STARTING_GRACE_S = 60
 
 
 def jobs_dir(index_dir: Path) -> Path:
@@ -44,10 +47,17 @@ def _write_job(index_dir: Path, job: dict[str, Any]) -> None:
 
 def start_rebuild(index_dir: Path) -> dict[str, Any]:
     """Start a rebuild in a new process; refuse at once while another build runs."""
-    if _active_job(index_dir) is not None or Store(index_dir).lock_holder() is not None:
-        raise BuildLockedError("a rebuild is already running on this index")
-    job: dict[str, Any] = {"id": uuid.uuid4().hex[:12], "state": "queued", "created": time.time()}
-    _write_job(index_dir, job)
+    jobs_dir(index_dir).mkdir(parents=True, exist_ok=True)
+    # Workers may race to start a job: checking and recording happen under one lock.
+    with FileLock(jobs_dir(index_dir) / ".start.lock", timeout=10):
+        if _active_job(index_dir) is not None or Store(index_dir).lock_holder() is not None:
+            raise BuildLockedError("a rebuild is already running on this index")
+        job: dict[str, Any] = {
+            "id": uuid.uuid4().hex[:12],
+            "state": "queued",
+            "created": time.time(),
+        }
+        _write_job(index_dir, job)
     process = subprocess.Popen(
         [sys.executable, "-m", "searchkit.jobs", str(index_dir), job["id"]],
         stdin=subprocess.DEVNULL,
@@ -64,14 +74,16 @@ def _active_job(index_dir: Path) -> dict[str, Any] | None:
     folder = jobs_dir(index_dir)
     for path in folder.glob("*.json") if folder.is_dir() else []:
         job = read_job(index_dir, path.stem)
-        if job and job["state"] in ACTIVE and _alive(job.get("pid")):
+        if job and job["state"] in ACTIVE and _alive(job):
             return job
     return None
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(job: dict[str, Any]) -> bool:
+    """Whether a job's process still runs (a job without one yet counts for a minute)."""
+    pid = job.get("pid")
     if pid is None:
-        return True  # just created, its process not recorded yet
+        return bool(time.time() - job.get("created", 0) < STARTING_GRACE_S)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
