@@ -160,7 +160,7 @@ def test_full_disk_leaves_live_index_byte_identical(
         before = _snapshot(index)
         filler = disk / "filler"  # leave the build less room than a generation of `big` needs
         if mounted:
-            _fill(filler, keep_free=200 * 1024)
+            _fill(filler, keep_free=64 * 1024)
         result = CliRunner().invoke(app, ["index", str(big), "--index", str(index), "--quiet"])
         assert result.exit_code == 1
         lines = result.stderr.strip().splitlines()
