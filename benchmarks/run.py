@@ -23,6 +23,7 @@ from pathlib import Path
 
 # benchmarks/ is on sys.path: Python puts the script's folder there.
 from http_load import HttpRow, http_rows
+from latency import LatencyRow, latency_rows
 from relevance import RelevanceRow, explain_cost, relevance_rows
 
 from searchkit.config import Settings
@@ -101,6 +102,7 @@ class Results:
     relevance: list[RelevanceRow] = field(default_factory=list)
     explain: dict[str, float] = field(default_factory=dict)
     http: list[HttpRow] = field(default_factory=list)
+    latency: list[LatencyRow] = field(default_factory=list)
 
 
 def write_results(results: Results) -> None:
@@ -151,6 +153,33 @@ def write_results(results: Results) -> None:
             f"{explain['plain']:.1f} ms without, {explain['explain']:.1f} ms with `explain=True` "
             f"(+{extra:.1f} ms). Queries that do not ask for it do not pay it.",
         ]
+    if results.latency:
+        by_name = {r.what: r for r in results.latency}
+        raw = sum(
+            by_name[name].p50_ms
+            for name in (
+                "raw tantivy search",
+                "raw FAISS search",
+                "raw sentence-transformers encode",
+            )
+        )
+        ratio = by_name["searchkit hybrid"].p50_ms / raw
+        lines += [
+            "",
+            f"## Query latency next to the raw components ({Path(dataset).name} index)",
+            "",
+            "Single-threaded, in process, the first 200 queries, each step interleaved query by",
+            "query; lexical highlights on, semantic off; 300 candidates per leg, k = 10.",
+            "",
+            "| step | p50 | p95 |",
+            "|---|---|---|",
+        ]
+        lines += [f"| {r.what} | {r.p50_ms:.2f} ms | {r.p95_ms:.2f} ms |" for r in results.latency]
+        lines += [
+            "",
+            f"hybrid p50 / (raw tantivy + raw FAISS + raw encode p50) = {ratio:.2f} "
+            "(goal of issue 6: <= 1.2).",
+        ]
     if http:
         lines += [
             "",
@@ -175,6 +204,7 @@ def write_results(results: Results) -> None:
         "relevance": [asdict(r) for r in relevance],
         "explain_ms": explain,
         "http": [asdict(r) for r in http],
+        "latency": [asdict(r) for r in results.latency],
     }
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(payload, indent=2))
 
@@ -194,6 +224,7 @@ def main() -> None:
         results.explain = explain_cost(dataset_dir, args.split, home)
         dataset = load_beir(dataset_dir, args.split)
         index = cached_index_dir(home, dataset, Settings(index_dir=home))
+        results.latency = latency_rows(index, list(dataset.queries.values())[:200])
         results.http = http_rows(index, list(dataset.queries.values()))
     else:
         print(f"no dataset at {dataset_dir}: relevance and HTTP sections skipped")

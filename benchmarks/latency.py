@@ -1,0 +1,74 @@
+"""Query latency section: searchkit's modes next to the raw components they call, on the same
+index, single-threaded and interleaved query by query (issue 6's first goal)."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import tantivy
+from sentence_transformers import SentenceTransformer
+
+from searchkit.embed import resolve_model
+from searchkit.engine import SearchEngine
+from searchkit.lexical import ANALYZER_NAME, analyzer, query_terms
+
+CANDIDATES = 300
+
+
+@dataclass
+class LatencyRow:
+    what: str
+    p50_ms: float
+    p95_ms: float
+
+
+def _timed(action: Callable[[str], object], text: str) -> float:
+    started = time.perf_counter()
+    action(text)
+    return (time.perf_counter() - started) * 1000
+
+
+def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
+    engine = SearchEngine.open(index)
+    root = engine.store.path(engine.generation)
+    raw_index = tantivy.Index.open(str(root / "lexical"))
+    raw_index.register_tokenizer(ANALYZER_NAME, analyzer())
+    searcher, schema = raw_index.searcher(), raw_index.schema
+    vectors = faiss.read_index(str(root / "vectors.faiss"))
+    model = SentenceTransformer(str(resolve_model(engine.manifest["model"]["name"])), device="cpu")
+    engine.query(queries[0])  # load searchkit's copy of the model outside the timings
+
+    def raw_tantivy(text: str) -> object:
+        clauses = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", term))
+            for term in query_terms(text)
+        ]
+        return searcher.search(tantivy.Query.boolean_query(clauses), CANDIDATES).hits
+
+    probe = np.asarray(model.encode(["warm up"], normalize_embeddings=True), dtype=np.float32)
+    steps: dict[str, Callable[[str], object]] = {
+        "raw tantivy search": raw_tantivy,
+        "raw FAISS search": lambda _: vectors.search(probe, CANDIDATES),
+        "raw sentence-transformers encode": lambda text: model.encode(
+            [text], normalize_embeddings=True
+        ),
+        "searchkit bm25": lambda text: engine.query(text, mode="bm25"),
+        "searchkit vector": lambda text: engine.query(text, mode="vector"),
+        "searchkit hybrid": lambda text: engine.query(text, mode="hybrid"),
+    }
+    timings: dict[str, list[float]] = {name: [] for name in steps}
+    for text in queries:  # every step on the same query before the next query
+        for name, action in steps.items():
+            timings[name].append(_timed(action, text))
+    rows = []
+    for name, values in timings.items():
+        cuts = statistics.quantiles(values, n=100)
+        rows.append(LatencyRow(name, cuts[49], cuts[94]))
+        print(f"{name:<36} p50 {cuts[49]:7.2f} ms  p95 {cuts[94]:7.2f} ms")
+    return rows
