@@ -52,9 +52,12 @@ class SearchEngine:
         self.manifest = store.manifest(generation)
         store.check_sizes(generation, self.manifest)
         root = store.path(generation)
-        self._lexical = LexicalIndex(root / "lexical")
-        self._vectors = VectorIndex(root / "vectors.faiss")
-        self._catalog = Catalog(root / "passages.sqlite")
+        try:
+            self._lexical = LexicalIndex(root / "lexical")
+            self._vectors = VectorIndex(root / "vectors.faiss")
+            self._catalog = Catalog(root / "passages.sqlite")
+        except Exception as exc:  # damaged files fail inside tantivy, FAISS or SQLite
+            raise _corrupt(generation, f"cannot be opened ({type(exc).__name__})") from None
         self._encoder = encoder
         self._encoder_checked = False
         self._doc_of_passage: list[str] | None = None

@@ -141,3 +141,14 @@ def _snapshot(index: Path) -> dict[str, bytes]:
         for p in sorted(index.rglob("*"))
         if p.is_file() and not p.name.startswith("LOCK")
     }
+
+
+def test_damaged_file_of_the_right_size_is_refused_cleanly(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    faiss_file = index / "generations" / "g000001" / "vectors.faiss"
+    faiss_file.write_bytes(b"\0" * faiss_file.stat().st_size)
+    with pytest.raises(IndexCorruptError, match="cannot be opened"):
+        SearchEngine.open(index, encoder=hash_encoder)
