@@ -103,7 +103,7 @@ def query(
         typer.Option(
             "--explain/--no-explain",
             help="Mark the sentences closest in meaning in hits without keyword matches "
-            "[default: on for human output, off with --json].",
+            "(default: on for human output, off with --json).",
             show_default=False,
         ),
     ] = None,

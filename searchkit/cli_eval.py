@@ -38,7 +38,7 @@ def eval_command(
     split: Annotated[str, typer.Option("--split", help="Which qrels file to score.")] = "test",
     modes: Annotated[
         list[ModeChoice] | None,
-        typer.Option("--mode", "-m", help="Mode to evaluate; repeat for several [default: all]."),
+        typer.Option("--mode", "-m", help="Mode to evaluate; repeat for several (default: all)."),
     ] = None,
     run_dir: Annotated[
         Path | None,

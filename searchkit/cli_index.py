@@ -50,7 +50,7 @@ def index_command(
 def rebuild_command(
     paths: Annotated[
         list[Path] | None,
-        typer.Argument(help="Sources to index [default: those of the live generation]."),
+        typer.Argument(help="Sources to index (default: those of the live generation)."),
     ] = None,
     index: IndexOption = None,
     full: Annotated[
@@ -172,7 +172,7 @@ def generations_command(index: IndexOption = None, json_output: JsonOption = Fal
 
 def rollback_command(
     generation: Annotated[
-        int | None, typer.Argument(help="Generation to make live [default: the previous one].")
+        int | None, typer.Argument(help="Generation to make live (default: the previous one).")
     ] = None,
     index: IndexOption = None,
 ) -> None:
