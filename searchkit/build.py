@@ -132,8 +132,7 @@ def build_index(
                 EmbeddingReuse(store, encoder.fingerprint, encoder.dimension) if reuse else None,
             )
             _checkpoint("started")
-            _build_generation(job)
-            _refuse_shrink(job, allow_shrink)
+            _build_generation(job, allow_shrink)
             store.finish_generation(number, partial)
             _checkpoint("renamed")
             store.publish(number)
@@ -163,9 +162,10 @@ def _checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _build_generation(job: _Job) -> None:
+def _build_generation(job: _Job, allow_shrink: bool) -> None:
     clock = time.perf_counter()
     _collect(job)
+    _check_size(job, allow_shrink)  # before any encoding is spent on a build that is refused
     _checkpoint("catalog")
     job.seconds["read"] = time.perf_counter() - clock
 
@@ -215,11 +215,6 @@ def _collect(job: _Job) -> None:
             job.progress.advance()
     finally:
         writer.close()
-    if not job.texts and not job.stats.skipped:
-        names = ", ".join(str(s) for s in job.sources)
-        raise SourceError(
-            f"no indexable documents in {names} (supported: .txt .md .html .pdf .jsonl)"
-        )
 
 
 def _embeddings(job: _Job) -> np.ndarray:
@@ -247,18 +242,21 @@ def _embedding_context(title: str, encoder: Encoder) -> str:
     return title + "\n"
 
 
-def _refuse_shrink(job: _Job, allow_shrink: bool) -> None:
+def _check_size(job: _Job, allow_shrink: bool) -> None:
+    """Refuse an index much smaller than the live one unless ``allow_shrink``, and an empty
+    index unless it knowingly replaces a live one."""
     live = len(job.reuse.documents) if job.reuse else 0
     new = len(job.document_hashes)
-    if allow_shrink or live == 0:
-        return
-    if new == 0 or new < live * SHRINK_LIMIT:
+    if live and not allow_shrink and (new == 0 or new < live * SHRINK_LIMIT):
         raise ShrinkRefusedError(
             f"the new index would hold {new} documents where the live one holds {live}; "
             "if that is intended, pass --allow-shrink"
         )
-    if not job.texts:
-        raise SourceError("no indexable documents in the sources")
+    if not job.texts and not (live and allow_shrink):
+        names = ", ".join(str(s) for s in job.sources)
+        raise SourceError(
+            f"no indexable documents in {names} (supported: .txt .md .html .pdf .jsonl)"
+        )
 
 
 def _manifest(job: _Job) -> dict[str, Any]:

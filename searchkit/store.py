@@ -189,9 +189,8 @@ class Store:
         try:
             lock.acquire()
         except Timeout:
-            who = holder.read_text().strip() if holder.exists() else "another process"
             raise BuildLockedError(
-                f"another build is running on {self.home} ({who}); wait for it to finish"
+                f"another build is running on {self.home} ({self._holder()}); wait for it to finish"
             ) from None
         try:
             holder.write_text(f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}\n")
@@ -208,10 +207,14 @@ class Store:
         try:
             lock.acquire()
         except Timeout:
-            holder = self.home / "LOCK.holder"
-            return holder.read_text().strip() if holder.exists() else "another process"
+            return self._holder()
         lock.release()
         return None
+
+    def _holder(self) -> str:
+        """Who the build lock's holder said it is."""
+        holder = self.home / "LOCK.holder"
+        return holder.read_text().strip() if holder.exists() else "another process"
 
     def start_generation(self) -> tuple[int, Path]:
         """A fresh ``.partial`` directory for the next generation number."""
