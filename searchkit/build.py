@@ -24,14 +24,14 @@ import numpy as np
 from .catalog import Catalog, CatalogWriter, content_hash
 from .config import Settings
 from .documents import IngestStats, iter_documents
-from .embed import Encoder, SentenceTransformerEncoder
+from .embed import Encoder, load_encoder, load_query_encoder
 from .errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
 from .lexical import LexicalIndex, LexicalRow, write_lexical
 from .passages import PassageSettings, split_passages
 from .records import BuildReport
 from .reuse import EmbeddingReuse
 from .store import FORMAT_VERSION, MANIFEST, Store, atomic_write, file_inventory
-from .vectors import VectorIndex, build_vector_index
+from .vectors import IndexPlan, VectorIndex, build_vector_index, describe
 
 MAX_TITLE_TOKENS = 64
 SHRINK_LIMIT = 0.5  # publishing under half the live documents needs allow_shrink
@@ -81,9 +81,7 @@ class _Job:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def load_encoder(settings: Settings) -> Encoder:
-    """The configured embedding model (loaded lazily, on its first encode)."""
-    return SentenceTransformerEncoder(settings.model, settings.device, settings.batch_size)
+__all__ = ["build_index", "has_index", "live_sources", "load_encoder"]
 
 
 def has_index(index_dir: Path | str) -> bool:
@@ -111,7 +109,9 @@ def build_index(
     """Index ``sources`` into a new generation under ``index_dir`` and publish it.
 
     ``reuse`` takes unchanged passages' vectors from the live generation; ``allow_shrink``
-    permits publishing an empty or much smaller index than the live one.
+    permits publishing an empty or much smaller index than the live one. Without an
+    ``encoder``, the configured one is loaded, and the query encoder is made ready too (the
+    ONNX export), so the first query after the build does not pay for it.
     """
     settings = settings or Settings()
     source_paths = [Path(s).resolve() for s in sources]
@@ -121,7 +121,9 @@ def build_index(
     with store.build_lock():
         number, partial = store.start_generation()
         try:
-            encoder = encoder or load_encoder(settings)
+            if encoder is None:
+                encoder = load_encoder(settings)
+                _prepare_query_encoder(settings)
             job = _Job(
                 number,
                 partial,
@@ -129,7 +131,7 @@ def build_index(
                 settings,
                 encoder,
                 progress or SilentProgress(),
-                EmbeddingReuse(store, encoder.fingerprint, encoder.dimension) if reuse else None,
+                EmbeddingReuse(store, encoder) if reuse else None,
             )
             _checkpoint("started")
             _build_generation(job, allow_shrink)
@@ -146,6 +148,19 @@ def build_index(
             raise
         store.prune(settings.keep_generations)
     return _report(job)
+
+
+def _prepare_query_encoder(settings: Settings) -> None:
+    """Export the query model now if its backend needs an export (ONNX)."""
+    prepare = getattr(load_query_encoder(settings), "prepare", None)
+    if prepare is not None:
+        prepare()
+
+
+def _index_plan(settings: Settings) -> IndexPlan:
+    return IndexPlan(
+        settings.vector_index, settings.exact_limit, settings.hnsw_m, settings.hnsw_ef_construction
+    )
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -177,7 +192,9 @@ def _build_generation(job: _Job, allow_shrink: bool) -> None:
     job.progress.stage("writing indexes")
     ids = np.arange(len(job.texts), dtype=np.int64)
     atomic_write(job.out / "embeddings.f32", vectors.tobytes())
-    atomic_write(job.out / "vectors.faiss", build_vector_index(vectors, ids))
+    atomic_write(
+        job.out / "vectors.faiss", build_vector_index(vectors, ids, _index_plan(job.settings))
+    )
     _checkpoint("vectors")
     write_lexical(job.out / "lexical", iter(job.rows))
     _checkpoint("lexical")
@@ -279,10 +296,16 @@ def _manifest(job: _Job) -> dict[str, Any]:
             "dimension": encoder.dimension,
             "normalize": True,
             "fingerprint": encoder.fingerprint,
+            "variant": encoder.variant,
         },
-        "indexes": {"lexical": "tantivy bm25", "vectors": "faiss IndexIDMap2(IndexFlatIP)"},
+        "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
         "files": file_inventory(job.out),
     }
+
+
+def _vector_description(job: _Job) -> str:
+    plan = _index_plan(job.settings)
+    return describe(plan.choose_kind(len(job.texts)), plan)
 
 
 def _validate(job: _Job) -> None:

@@ -29,7 +29,6 @@ from .errors import SearchkitError, UserInputError
 from .highlight import segments
 
 if TYPE_CHECKING:
-    from .embed import Encoder
     from .engine import SearchEngine
     from .records import Hit, SearchResult
 
@@ -128,8 +127,9 @@ def query(
         index, fusion=fusion, vector_weight=vector_weight, rrf_k=rrf_k, candidates=candidates
     )
     filter_values = parse_filters(filters or [])
-    encoder = _build_seeds_if_missing(settings) if index is None else None
-    engine = SearchEngine.open(settings.index_dir, settings, encoder)
+    if index is None:
+        _build_seeds_if_missing(settings)
+    engine = SearchEngine.open(settings.index_dir, settings)
     result = engine.query(
         text,
         k=k,
@@ -147,19 +147,17 @@ def query(
         _print_result(result)
 
 
-def _build_seeds_if_missing(settings: Settings) -> Encoder | None:
-    """Index the seed corpus into a missing default index; returns the encoder it loaded."""
-    from .build import has_index, load_encoder
+def _build_seeds_if_missing(settings: Settings) -> None:
+    """Index the seed corpus into a missing default index."""
+    from .build import has_index
 
     if has_index(settings.index_dir):
-        return None
+        return
     stderr.print(
         f"No index at {settings.index_dir}/ yet: indexing the seed corpus {settings.seeds_dir}/ "
         "(once)."
     )
-    encoder = load_encoder(settings)
-    cli_index.run_build([settings.seeds_dir], settings, quiet=False, encoder=encoder)
-    return encoder
+    cli_index.run_build([settings.seeds_dir], settings, quiet=False)
 
 
 def _print_result(result: SearchResult) -> None:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli_options import IndexOption, JsonOption, make_settings
+from .cli_options import BackendOption, DeviceOption, IndexOption, JsonOption, make_settings
 from .config import Settings
 from .console import RichProgress, plural, stderr, stdout
 
@@ -39,9 +39,11 @@ def index_command(
     quiet: QuietOption = False,
     allow_shrink: ShrinkOption = False,
     json_output: JsonOption = False,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Build a new index generation holding exactly PATHS, then make it live."""
-    settings = make_settings(index)
+    settings = make_settings(index, backend=backend, device=device)
     report = run_build(paths, settings, quiet=quiet or json_output, allow_shrink=allow_shrink)
     if json_output:
         print(json.dumps(report.to_dict()))
@@ -59,11 +61,13 @@ def rebuild_command(
     quiet: QuietOption = False,
     allow_shrink: ShrinkOption = False,
     json_output: JsonOption = False,
+    backend: BackendOption = None,
+    device: DeviceOption = None,
 ) -> None:
     """Re-read the sources and publish a new generation, encoding only what changed."""
     from .build import live_sources
 
-    settings = make_settings(index)
+    settings = make_settings(index, backend=backend, device=device)
     sources = paths or live_sources(settings.index_dir)
     report = run_build(
         sources,

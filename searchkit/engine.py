@@ -11,7 +11,7 @@ import numpy as np
 
 from .catalog import Catalog
 from .config import Settings
-from .embed import Encoder, SentenceTransformerEncoder
+from .embed import Encoder, load_query_encoder
 from .errors import (
     IndexCorruptError,
     ModelMismatchError,
@@ -54,7 +54,7 @@ class SearchEngine:
         root = store.path(generation)
         try:
             self._lexical = LexicalIndex(root / "lexical")
-            self._vectors = VectorIndex(root / "vectors.faiss")
+            self._vectors = VectorIndex(root / "vectors.faiss", self.settings.hnsw_ef_search)
             self._catalog = Catalog(root / "passages.sqlite")
         except Exception as exc:  # damaged files fail inside tantivy, FAISS or SQLite
             raise _corrupt(generation, f"cannot be opened ({type(exc).__name__})") from None
@@ -234,8 +234,8 @@ class SearchEngine:
     def encoder(self) -> Encoder:
         """The query encoder, loaded on first use and checked against the index's model."""
         if self._encoder is None or not self._encoder_checked:
-            encoder = self._encoder or SentenceTransformerEncoder(
-                self.manifest["model"]["name"], self.settings.device, self.settings.batch_size
+            encoder = self._encoder or load_query_encoder(
+                self.settings.model_copy(update={"model": self.manifest["model"]["name"]})
             )
             self._check_model(encoder)
             self._encoder, self._encoder_checked = encoder, True

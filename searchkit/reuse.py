@@ -21,11 +21,14 @@ log = logging.getLogger("searchkit")
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
+    from .embed import Encoder
+
 
 class EmbeddingReuse:
-    """Stored embeddings of the live generation, when its model matches ``fingerprint``."""
+    """Stored embeddings of the live generation, when ``encoder`` would compute the same ones:
+    the same weights, size and precision (an fp32 index is not topped up with int8 vectors)."""
 
-    def __init__(self, store: Store, fingerprint: str, dimension: int) -> None:
+    def __init__(self, store: Store, encoder: Encoder) -> None:
         self.documents: dict[str, str] = {}
         self.model_changed = False
         self._rows: dict[str, int] = {}
@@ -43,13 +46,14 @@ class EmbeddingReuse:
         try:
             self.documents = catalog.document_hashes()
             model = manifest["model"]
-            if model["fingerprint"] != fingerprint or model["dimension"] != dimension:
+            built = (model["fingerprint"], model["dimension"], model.get("variant", "fp32"))
+            if built != (encoder.fingerprint, encoder.dimension, encoder.variant):
                 self.model_changed = True
                 return
             self._rows = catalog.embedding_rows()
         finally:
             catalog.close()
-        self._matrix = _load_matrix(root / "embeddings.f32", dimension)
+        self._matrix = _load_matrix(root / "embeddings.f32", encoder.dimension)
 
     def lookup(self, embed_hash: str) -> NDArray[np.float32] | None:
         """The stored vector for this embedded text, or None."""

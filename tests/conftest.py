@@ -7,7 +7,9 @@ pure-logic units that only need *some* deterministic vectors.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -18,6 +20,10 @@ from searchkit import build_index
 from searchkit.build import load_encoder
 from searchkit.config import Settings
 from searchkit.embed import Encoder
+
+# Exported ONNX models go to a cache of this test run, so every run exports (and so tests the
+# export) once, and subprocesses see the same cache.
+os.environ.setdefault("SEARCHKIT_MODEL_CACHE", tempfile.mkdtemp(prefix="searchkit-models-"))
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -59,6 +65,7 @@ class HashEncoder:
 
     name = "hash-encoder"
     fingerprint = "fake0000"
+    variant = "fp32"
     dimension = 64
     max_tokens = 254
 

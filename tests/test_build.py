@@ -31,6 +31,7 @@ def test_build_writes_a_complete_generation(
         "dimension": 64,
         "normalize": True,
         "fingerprint": "fake0000",
+        "variant": "fp32",
     }
     assert {"vectors.faiss", "passages.sqlite", "embeddings.f32"} <= set(manifest["files"])
     embeddings = generation / "embeddings.f32"

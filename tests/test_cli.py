@@ -150,6 +150,7 @@ def _run_and_list_heavy_modules(*argv: str) -> tuple[subprocess.CompletedProcess
 
 
 def test_help_and_bm25_queries_never_import_torch(seeds_index: Path) -> None:
+    """bm25 needs neither torch nor the model; vector and hybrid encode through ONNX Runtime."""
     done, loaded = _run_and_list_heavy_modules("--help")
     assert "query" in done.stdout and loaded == set()
     done, loaded = _run_and_list_heavy_modules(
@@ -158,6 +159,10 @@ def test_help_and_bm25_queries_never_import_torch(seeds_index: Path) -> None:
     assert json.loads(done.stdout)["hits"] and loaded == set()
     done, loaded = _run_and_list_heavy_modules("info", "--index", str(seeds_index))
     assert loaded == set()
+    done, loaded = _run_and_list_heavy_modules(
+        "query", "defence minister visit", "--index", str(seeds_index), "--json"
+    )
+    assert json.loads(done.stdout)["mode"] == "hybrid" and loaded == set()
 
 
 def test_explain_is_on_for_humans_and_opt_in_for_json(runner: CliRunner, seeds_index: Path) -> None:

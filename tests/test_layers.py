@@ -18,12 +18,15 @@ STAGES = {
     "passages",
     "lexical",
     "embed",
+    "embed_torch",
+    "embed_onnx",
     "vectors",
     "fusion",
     "highlight",
     "store",
     "catalog",
 }
+EMBEDDING = {"embed", "embed_torch", "embed_onnx"}
 COMPOSERS = {"build", "engine", "hits", "reuse", "lifecycle", "watch", "live", "jobs"}
 EVALUATION = {"evaluate", "tune"}
 INTERFACES = {
@@ -40,6 +43,8 @@ INTERFACES = {
 ALLOWED = {
     **{name: set() for name in LEAVES},
     **dict.fromkeys(STAGES, LEAVES),
+    # One stage in three modules: the protocol and its two backends.
+    **dict.fromkeys(EMBEDDING, LEAVES | EMBEDDING),
     **dict.fromkeys(COMPOSERS, LEAVES | STAGES | COMPOSERS),
     **dict.fromkeys(EVALUATION, LEAVES | COMPOSERS | EVALUATION | {"embed", "fusion"}),
     **dict.fromkeys(
@@ -50,9 +55,11 @@ ALLOWED = {
 OWNERS = {
     "tantivy": {"lexical"},
     "faiss": {"vectors"},
-    "sentence_transformers": {"embed"},
-    "transformers": {"embed"},
-    "torch": {"embed"},
+    "sentence_transformers": {"embed_torch"},
+    "transformers": {"embed_torch", "embed_onnx"},
+    "torch": {"embed_torch", "embed_onnx"},
+    "onnxruntime": {"embed_onnx"},
+    "tokenizers": {"embed"},
     "selectolax": {"documents"},
     "pydantic_settings": {"config"},
     "pypdf": {"documents"},

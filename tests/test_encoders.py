@@ -1,0 +1,96 @@
+"""The encoder backends against each other (real model), and length-bucketed batching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from searchkit import build_index
+from searchkit.config import Settings
+from searchkit.embed import Encoder, load_encoder, load_query_encoder, passage_backend
+from searchkit.embed_onnx import length_buckets, read_pooling
+from searchkit.errors import ModelLoadError
+
+from .conftest import FIXTURE_DOCS, HashEncoder
+
+TEXTS = [
+    "S-400 air defence systems and the sanctions that followed",
+    "short",
+    *FIXTURE_DOCS.values(),
+]
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return load_encoder(Settings(), "torch-fp32").encode(TEXTS)
+
+
+@pytest.mark.parametrize(
+    ("backend", "least_cosine"),
+    [("onnx-fp32", 0.9999), ("torch-bf16", 0.999), ("onnx-int8", 0.98)],
+)
+def test_backends_agree_with_torch_fp32(
+    reference: np.ndarray, backend: str, least_cosine: float
+) -> None:
+    encoder = load_encoder(Settings(), backend)  # type: ignore[arg-type]
+    vectors = encoder.encode(TEXTS)
+    assert vectors.shape == reference.shape and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert float((vectors * reference).sum(axis=1).min()) >= least_cosine
+    assert encoder.variant == backend.split("-")[1]
+
+
+def test_every_backend_shares_the_weights_fingerprint(real_encoder: Encoder) -> None:
+    query = load_query_encoder(Settings())
+    assert query.fingerprint == real_encoder.fingerprint
+    assert query.dimension == real_encoder.dimension == 384
+
+
+def test_export_lands_in_the_configured_cache(tmp_path: Path) -> None:
+    settings = Settings(model_cache=tmp_path / "models", query_backend="onnx-int8")
+    encoder = load_query_encoder(settings)
+    encoder.encode(["warm up"])
+    names = sorted(p.name for p in (tmp_path / "models").glob("*.onnx"))
+    assert names == [f"{encoder.fingerprint}-fp32.onnx", f"{encoder.fingerprint}-int8.onnx"]
+
+
+def test_auto_backend_follows_the_device() -> None:
+    assert passage_backend(Settings(device="cuda")) == "torch-bf16"
+    assert passage_backend(Settings(backend="onnx-fp32", device="cuda")) == "onnx-fp32"
+    assert passage_backend(Settings()) in {"torch-bf16", "onnx-int8"}
+
+
+def test_models_with_extra_modules_are_refused_by_onnx(tmp_path: Path) -> None:
+    modules = [{"type": "sentence_transformers.models.Transformer"}, {"type": "x.Dense"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ModelLoadError, match="Dense"):
+        read_pooling(tmp_path)
+
+
+@pytest.mark.parametrize("budget", [1, 50, 400])
+def test_length_buckets_cover_everything_once_within_budget(budget: int) -> None:
+    lengths = [7, 3, 90, 12, 12, 40, 5, 200, 1, 33]
+    batches = list(length_buckets(lengths, budget, max_batch=4))
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    for batch in batches:
+        assert len(batch) <= 4
+        assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= budget
+    longest = [max(lengths[i] for i in batch) for batch in batches]
+    assert longest == sorted(longest)
+
+
+def test_a_new_precision_re_encodes_everything(tmp_path: Path, corpus: Path) -> None:
+    class Int8Hash(HashEncoder):
+        variant = "int8"
+
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=HashEncoder())
+    again = build_index([corpus], index, encoder=HashEncoder())
+    assert again.encoded == 0
+    changed = build_index([corpus], index, encoder=Int8Hash())
+    assert changed.model_changed and changed.reused == 0
+    manifest = json.loads((index / "generations" / "g000003" / "manifest.json").read_text())
+    assert manifest["model"]["variant"] == "int8"
