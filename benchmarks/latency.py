@@ -3,6 +3,7 @@ index, single-threaded and interleaved query by query (issue 6's first goal)."""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 import tantivy
+import torch
 from sentence_transformers import SentenceTransformer
 
 from searchkit.embed import resolve_model
@@ -35,6 +37,9 @@ def _timed(action: Callable[[str], object], text: str) -> float:
 
 
 def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
+    # Single-threaded, every component alike: searchkit's query encoder uses one thread already.
+    torch.set_num_threads(1)
+    faiss.omp_set_num_threads(1)
     engine = SearchEngine.open(index)
     root = engine.store.path(engine.generation)
     raw_index = tantivy.Index.open(str(root / "lexical"))
@@ -71,4 +76,6 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
         cuts = statistics.quantiles(values, n=100)
         rows.append(LatencyRow(name, cuts[49], cuts[94]))
         print(f"{name:<36} p50 {cuts[49]:7.2f} ms  p95 {cuts[94]:7.2f} ms")
+    torch.set_num_threads(os.cpu_count() or 1)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
     return rows

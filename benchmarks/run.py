@@ -4,6 +4,7 @@ Run with `make bench` (never part of `make test`). Every figure comes from a com
 and RESULTS.md names that command next to the figure.
 
     python benchmarks/run.py [--runs 5] [--dataset ../shared/datasets/scifact] [--split train]
+                             [--scale-passages 1000000] [--real-text DIR] [--skip-scale]
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 # benchmarks/ is on sys.path: Python puts the script's folder there.
 from http_load import HttpRow, http_rows
+from ingest import IngestRow, find_source, ingest_row
 from latency import LatencyRow, latency_rows
 from relevance import RelevanceRow, explain_cost, relevance_rows
+from report import scale_lines, throughput_lines
+from scale import VectorRow, hybrid_at_scale, vector_rows
+from throughput import ThroughputRow, quality_rows, throughput_rows
 
 from searchkit.config import Settings
 from searchkit.evaluate import cached_index_dir, load_beir
@@ -103,6 +109,11 @@ class Results:
     explain: dict[str, float] = field(default_factory=dict)
     http: list[HttpRow] = field(default_factory=list)
     latency: list[LatencyRow] = field(default_factory=list)
+    throughput: list[ThroughputRow] = field(default_factory=list)
+    quality: dict[str, dict[str, float]] = field(default_factory=dict)
+    vectors: list[VectorRow] = field(default_factory=list)
+    hybrid_scale: dict[str, Any] = field(default_factory=dict)
+    ingest: IngestRow | None = None
 
 
 def write_results(results: Results) -> None:
@@ -180,6 +191,8 @@ def write_results(results: Results) -> None:
             f"hybrid p50 / (raw tantivy + raw FAISS + raw encode p50) = {ratio:.2f} "
             "(goal of issue 6: <= 1.2).",
         ]
+    lines += throughput_lines(results.throughput, results.quality)
+    lines += scale_lines(results.vectors, results.hybrid_scale, results.ingest)
     if http:
         lines += [
             "",
@@ -205,8 +218,35 @@ def write_results(results: Results) -> None:
         "explain_ms": explain,
         "http": [asdict(r) for r in http],
         "latency": [asdict(r) for r in results.latency],
+        "throughput": [asdict(r) for r in results.throughput],
+        "quality_ndcg10": results.quality,
+        "vector_kinds": [asdict(r) for r in results.vectors],
+        "hybrid_scale": results.hybrid_scale,
+        "ingest": asdict(results.ingest) if results.ingest else None,
     }
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(payload, indent=2))
+
+
+def scale(results: Results, index: Path, dataset_dir: Path, queries: list[str], args: Any) -> None:
+    """Vector index kinds by size, hybrid search at ``--scale-passages``, real-text ingestion."""
+    import numpy as np
+
+    from searchkit.embed import load_query_encoder
+    from searchkit.store import Store
+
+    store = Store(index)
+    dimension = Store(index).manifest(store.require_current())["model"]["dimension"]
+    base = np.fromfile(store.path(store.require_current()) / "embeddings.f32", dtype=np.float32)
+    base = base.reshape(-1, dimension)
+    probe = load_query_encoder(Settings()).encode(queries[:200])
+    sizes = sorted({100_000, 200_000, args.scale_passages})
+    results.vectors = vector_rows(base, probe, sizes)
+    results.hybrid_scale = hybrid_at_scale(args.scale_passages, base, dataset_dir, queries[:200])
+    source = find_source(args.real_text)
+    if source is None:
+        print("no real-text source (apt-get install linux-doc, or --real-text DIR): skipped")
+    else:
+        results.ingest = ingest_row(source)
 
 
 def main() -> None:
@@ -215,6 +255,9 @@ def main() -> None:
     parser.add_argument("--dataset", default="../shared/datasets/scifact", help="BEIR folder")
     parser.add_argument("--split", default="train")
     parser.add_argument("--index-home", default="index", help="where the eval index is cached")
+    parser.add_argument("--scale-passages", type=int, default=1_000_000, help="synthetic size")
+    parser.add_argument("--real-text", help="HTML folder for the ingestion run (default linux-doc)")
+    parser.add_argument("--skip-scale", action="store_true", help="no 1M or real-text section")
     args = parser.parse_args()
     results = Results(core_figures(args.runs), args.dataset, args.split)
     dataset_dir = (REPO / args.dataset).resolve()
@@ -224,8 +267,13 @@ def main() -> None:
         results.explain = explain_cost(dataset_dir, args.split, home)
         dataset = load_beir(dataset_dir, args.split)
         index = cached_index_dir(home, dataset, Settings(index_dir=home))
-        results.latency = latency_rows(index, list(dataset.queries.values())[:200])
-        results.http = http_rows(index, list(dataset.queries.values()))
+        queries = list(dataset.queries.values())
+        results.latency = latency_rows(index, queries[:200])
+        results.throughput = throughput_rows(dataset_dir)
+        results.quality = quality_rows(dataset_dir, args.split, home)
+        if not args.skip_scale:
+            scale(results, index, dataset_dir, queries, args)
+        results.http = http_rows(index, queries)
     else:
         print(f"no dataset at {dataset_dir}: relevance and HTTP sections skipped")
     write_results(results)

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from .cli_options import (
     AggregateOption,
+    BackendOption,
     CandidatesOption,
     FusionOption,
     JsonOption,
@@ -54,12 +55,14 @@ def eval_command(
     rrf_k: RrfKOption = None,
     candidates: CandidatesOption = None,
     aggregate: AggregateOption = None,
+    backend: BackendOption = None,
 ) -> None:
     """Score searchkit on a BEIR dataset: nDCG@10, Recall@100 and MRR@10 per mode."""
     from .evaluate import evaluate, load_beir, open_eval_engine
 
     settings = make_settings(
         index,
+        backend=backend,
         fusion=fusion,
         vector_weight=vector_weight,
         rrf_k=rrf_k,

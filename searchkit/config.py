@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     model_cache: Path | None = Field(
         default=None, description="exported ONNX models (default ~/.cache/searchkit/models)"
     )
-    encode_threads: int = Field(default=0, ge=0, description="ONNX Runtime threads; 0: all cores")
+    encode_threads: int = Field(
+        default=0, ge=0, description="ONNX Runtime threads; 0: all cores for builds, 1 per query"
+    )
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)
     # Fusion defaults chosen by `searchkit tune` on half of SciFact train and confirmed on the
@@ -65,8 +67,8 @@ class Settings(BaseSettings):
     # has the recall and latency at each size that chose these).
     vector_index: Literal["auto", "flat", "hnsw"] = "auto"
     exact_limit: int = Field(default=200_000, ge=0, description="auto: largest exact index")
-    hnsw_m: int = Field(default=32, ge=4, le=128)
-    hnsw_ef_construction: int = Field(default=80, ge=8)
+    hnsw_m: int = Field(default=16, ge=4, le=128)
+    hnsw_ef_construction: int = Field(default=40, ge=8)
     hnsw_ef_search: int = Field(default=128, ge=8, description="at least the leg's top-N")
     keep_generations: int = Field(default=2, ge=1)
     max_k: int = Field(default=100, ge=1)

@@ -7,10 +7,10 @@ ONNX Runtime's dynamic quantization of it: weights per channel, activations per 
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,11 +25,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-_SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
-# Padded tokens per run: long enough batches to keep both cores busy, short enough that one
-# long text does not pad a large batch.
-_BATCH_TOKENS = 8192
-_MAX_BATCH = 128
 
 
 class OnnxEncoder(ModelFolder):
@@ -55,7 +50,7 @@ class OnnxEncoder(ModelFolder):
 
     @cached_property
     def dimension(self) -> int:
-        return int(self._pooling["word_embedding_dimension"])
+        return int(self.pooling["word_embedding_dimension"])
 
     def prepare(self) -> Path:
         """Export (and quantize) the model into the cache unless it is there; its path."""
@@ -65,38 +60,13 @@ class OnnxEncoder(ModelFolder):
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> NDArray[np.float32]:
         """Unit-length float32 embeddings, one row per text, in input order."""
-        rows = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(list(texts))
-        lengths = [len(encoding.ids) for encoding in encodings]
-        for batch in length_buckets(lengths, _BATCH_TOKENS, _MAX_BATCH):
-            ids, mask = _pad([encodings[i].ids for i in batch], max(lengths[i] for i in batch))
-            rows[batch] = self._embed(ids, mask)
-            if on_batch is not None:
-                on_batch(len(batch))
-        return rows
+        return self.encode_in_buckets(texts, self._forward, on_batch)
 
-    def _embed(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+    def _forward(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         wanted = {name: feeds[name] for name in self._input_names}
         hidden: NDArray[np.float32] = self._session.run(None, wanted)[0]
-        if self._pooling.get("pooling_mode_cls_token"):
-            pooled = hidden[:, 0]
-        else:
-            weights = mask[..., None].astype(np.float32)
-            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        unit: NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
-        return unit
-
-    @cached_property
-    def _tokenizer(self) -> Any:
-        tokenizer = self.load_tokenizer()
-        tokenizer.enable_truncation(self.window)
-        return tokenizer
-
-    @cached_property
-    def _pooling(self) -> dict[str, Any]:
-        return read_pooling(self.folder)
+        return hidden
 
     @cached_property
     def _session(self) -> Any:
@@ -122,49 +92,6 @@ def default_cache_dir() -> Path:
     """Where exported models live: ``$XDG_CACHE_HOME/searchkit/models``."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "searchkit" / "models"
-
-
-def read_pooling(folder: Path) -> dict[str, Any]:
-    """The model's pooling settings; refuses module stacks this backend cannot run."""
-    modules_file = folder / "modules.json"
-    if modules_file.is_file():
-        kinds = {m["type"].rsplit(".", 1)[-1] for m in json.loads(modules_file.read_text())}
-        if not kinds <= _SUPPORTED_MODULES:
-            extra = ", ".join(sorted(kinds - _SUPPORTED_MODULES))
-            raise ModelLoadError(
-                f"the onnx backend cannot run this model's {extra} module(s); "
-                "use --backend torch-fp32"
-            )
-    config = folder / "1_Pooling" / "config.json"
-    if not config.is_file():
-        raise ModelLoadError(f"model folder {folder} has no 1_Pooling/config.json")
-    pooling: dict[str, Any] = json.loads(config.read_text())
-    return pooling
-
-
-def length_buckets(
-    lengths: Sequence[int], batch_tokens: int, max_batch: int
-) -> Iterator[list[int]]:
-    """Indexes grouped by similar length, each group within ``batch_tokens`` once padded."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batch: list[int] = []
-    for index in order:
-        padded = lengths[index] * (len(batch) + 1)  # sorted, so this one is the longest
-        if batch and (padded > batch_tokens or len(batch) == max_batch):
-            yield batch
-            batch = []
-        batch.append(index)
-    if batch:
-        yield batch
-
-
-def _pad(rows: list[list[int]], width: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    ids = np.zeros((len(rows), width), dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)] = row
-        mask[r, : len(row)] = 1
-    return ids, mask
 
 
 def ensure_exported(folder: Path, fingerprint: str, cache_dir: Path, precision: str) -> Path:
@@ -226,16 +153,25 @@ def _export(folder: Path, target: Path) -> None:
 
 
 def _quantize(source: Path, target: Path) -> None:
+    partial = target.with_suffix(".partial")
+    # The quantizer advises pre-processing through the root logger; that does not apply here.
+    logging.disable(logging.WARNING)
+    try:
+        _quantize_matmuls(source, partial)
+    finally:
+        logging.disable(logging.NOTSET)
+    partial.replace(target)
+
+
+def _quantize_matmuls(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    partial = target.with_suffix(".partial")
-    # MatMul only, per channel: quantizing the embedding tables too cost accuracy (cosine to
-    # fp32 fell to 0.90 on SciFact abstracts, against 0.99 this way) and no speed.
+    # Per channel: with one scale per weight tensor the cosine to fp32 fell to 0.90 on some
+    # SciFact abstracts, against 0.99 this way. MatMul only: int8 embedding tables add no speed.
     quantize_dynamic(
         source,
-        partial,
+        target,
         weight_type=QuantType.QInt8,
         op_types_to_quantize=["MatMul"],
         per_channel=True,
     )
-    partial.replace(target)

@@ -18,7 +18,7 @@ from ir_measures import RR, R, nDCG
 
 from .build import Progress, SilentProgress, build_index, has_index
 from .config import Settings
-from .embed import Encoder
+from .embed import Encoder, passage_backend
 from .engine import SearchEngine
 from .errors import IndexCorruptError, SourceError
 from .fusion import FusionOptions
@@ -88,7 +88,11 @@ def cached_index_dir(index_home: Path, dataset: BeirDataset, settings: Settings)
     with dataset.corpus.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-    digest.update(json.dumps([settings.model, settings.min_passage_words]).encode())
+    build: list[object] = [settings.model, settings.min_passage_words]
+    backend = passage_backend(settings)
+    if backend != "torch-fp32":  # the reference keeps the key it had before backends existed
+        build.append(backend)
+    digest.update(json.dumps(build).encode())
     return Path(index_home) / "eval-cache" / f"{dataset.root.name}-{digest.hexdigest()[:16]}"
 
 

@@ -33,8 +33,8 @@ class IndexPlan:
 
     kind: Literal["auto", "flat", "hnsw"] = "auto"
     exact_limit: int = 200_000
-    hnsw_m: int = 32
-    ef_construction: int = 80
+    hnsw_m: int = 16
+    ef_construction: int = 40
 
     def choose_kind(self, count: int) -> IndexKind:
         if self.kind != "auto":

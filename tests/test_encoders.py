@@ -10,8 +10,15 @@ import pytest
 
 from searchkit import build_index
 from searchkit.config import Settings
-from searchkit.embed import Encoder, load_encoder, load_query_encoder, passage_backend
-from searchkit.embed_onnx import length_buckets, read_pooling
+from searchkit.embed import (
+    Encoder,
+    length_buckets,
+    load_encoder,
+    load_query_encoder,
+    passage_backend,
+    read_pooling,
+    resolve_model,
+)
 from searchkit.errors import ModelLoadError
 
 from .conftest import FIXTURE_DOCS, HashEncoder
@@ -25,14 +32,18 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def reference() -> np.ndarray:
-    return load_encoder(Settings(), "torch-fp32").encode(TEXTS)
+    """Plain sentence-transformers, which every backend must reproduce."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(resolve_model(Settings().model)), device="cpu")
+    return model.encode(TEXTS, normalize_embeddings=True)
 
 
 @pytest.mark.parametrize(
     ("backend", "least_cosine"),
-    [("onnx-fp32", 0.9999), ("torch-bf16", 0.999), ("onnx-int8", 0.98)],
+    [("torch-fp32", 0.99999), ("onnx-fp32", 0.9999), ("torch-bf16", 0.999), ("onnx-int8", 0.98)],
 )
-def test_backends_agree_with_torch_fp32(
+def test_backends_agree_with_sentence_transformers(
     reference: np.ndarray, backend: str, least_cosine: float
 ) -> None:
     encoder = load_encoder(Settings(), backend)  # type: ignore[arg-type]
@@ -94,3 +105,16 @@ def test_a_new_precision_re_encodes_everything(tmp_path: Path, corpus: Path) -> 
     assert changed.model_changed and changed.reused == 0
     manifest = json.loads((index / "generations" / "g000003" / "manifest.json").read_text())
     assert manifest["model"]["variant"] == "int8"
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_other_module_stacks_run_through_sentence_transformers(
+    reference: np.ndarray, precision: str
+) -> None:
+    from searchkit.embed_torch import SentenceTransformerEncoder
+
+    encoder = SentenceTransformerEncoder(Settings().model, precision=precision)
+    encoder.__dict__["_plain_stack"] = False  # as for a model with, say, a Dense module
+    vectors = encoder.encode(TEXTS)
+    assert encoder.dimension == 384
+    assert float((vectors * reference).sum(axis=1).min()) >= 0.999

@@ -26,7 +26,7 @@ def _clustered(count: int, dimension: int = 48, seed: int = 7) -> np.ndarray:
 def _load(tmp_path: Path, vectors: np.ndarray, plan: IndexPlan, name: str) -> VectorIndex:
     path = tmp_path / f"{name}.faiss"
     path.write_bytes(build_vector_index(vectors, np.arange(len(vectors)), plan))
-    return VectorIndex(path, ef_search=64)
+    return VectorIndex(path, Settings().hnsw_ef_search)
 
 
 def test_size_picks_the_kind() -> None:
