@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,7 +99,7 @@ def _measure_kind(
         ranked = index.search(query, DEPTH)
         latencies.append((time.perf_counter() - started) * 1000)
         found += len({r.passage_id for r in ranked[:10]} & set(want.tolist()))
-    faiss.omp_set_num_threads(0)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
     p50, p95 = percentiles(latencies)
     row = VectorRow(
         len(vectors), kind, build_s, found / truth.size, p50, p95, len(blob) / len(vectors)
@@ -155,21 +157,37 @@ def vocabulary(corpus: Path, documents: int = 3000) -> tuple[list[str], np.ndarr
     return words, weights / weights.sum()
 
 
-def synthetic_corpus(path: Path, count: int, words: list[str], weights: np.ndarray) -> None:
-    """``count`` one-paragraph documents (BEIR jsonl) of 30 to 60 words each."""
+def synthetic_documents(
+    count: int, words: list[str], weights: np.ndarray
+) -> Iterator[dict[str, str]]:
+    """``count`` one-paragraph documents of 30 to 60 words each, words drawn by frequency."""
     rng = np.random.default_rng(1)
-    with path.open("w") as out:
-        for start in range(0, count, 10_000):
-            batch = min(10_000, count - start)
-            lengths = rng.integers(30, 61, batch)
-            drawn = rng.choice(len(words), size=int(lengths.sum()) + 4 * batch, p=weights)
-            offset = 0
-            for i, length in enumerate(lengths):
-                title = " ".join(words[w] for w in drawn[offset : offset + 4])
-                body = " ".join(words[w] for w in drawn[offset + 4 : offset + 4 + length])
-                offset += 4 + length
-                doc = {"_id": f"s{start + i}", "title": title, "text": body + "."}
-                out.write(json.dumps(doc) + "\n")
+    for start in range(0, count, 10_000):
+        batch = min(10_000, count - start)
+        lengths = rng.integers(30, 61, batch)
+        drawn = rng.choice(len(words), size=int(lengths.sum()) + 4 * batch, p=weights)
+        offset = 0
+        for i, length in enumerate(lengths):
+            title = " ".join(words[w] for w in drawn[offset : offset + 4])
+            body = " ".join(words[w] for w in drawn[offset + 4 : offset + 4 + length])
+            offset += 4 + length
+            yield {"_id": f"s{start + i}", "title": title, "text": body + "."}
+
+
+def synthetic_corpus(folder: Path, count: int, words: list[str], weights: np.ndarray) -> None:
+    """The documents as BEIR jsonl files of 100k each (about 35 MB: the reader skips files
+    over 64 MiB)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = None
+    for number, doc in enumerate(synthetic_documents(count, words, weights)):
+        if number % 100_000 == 0:
+            if out is not None:
+                out.close()
+            out = (folder / f"part{number // 100_000:03d}.jsonl").open("w")
+        assert out is not None
+        out.write(json.dumps(doc) + "\n")
+    if out is not None:
+        out.close()
 
 
 def peak_rss_mb() -> float:
@@ -179,12 +197,12 @@ def peak_rss_mb() -> float:
 def stage_build(index: Path, passages: int, base_file: Path, scifact: Path) -> dict[str, Any]:
     base = np.load(base_file)
     words, weights = vocabulary(scifact / "corpus.jsonl")
-    corpus = index.parent / "synthetic.jsonl"
+    corpus = index.parent / "synthetic"
     synthetic_corpus(corpus, passages, words, weights)
     started = time.perf_counter()
     report = build_index([corpus], index, Settings(), SyntheticEncoder(base))  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
-    corpus.unlink()
+    shutil.rmtree(corpus)
     return {
         "passages": report.passages,
         "build_s": seconds,
@@ -209,12 +227,31 @@ def stage_query(index: Path, queries: list[str]) -> dict[str, Any]:
     result["vector_index"] = engine.manifest["indexes"]["vectors"]
     for mode, values in timings.items():
         result[f"{mode}_p50_ms"], result[f"{mode}_p95_ms"] = percentiles(values)
+    result["recall_at_10"] = _engine_recall(engine, queries, settings)
     info = engine.info()
     parts: Counter[str] = Counter()
     for name, size in info["files"].items():
         parts[name.split("/")[0]] += size
     result["bytes_per_passage"] = {part: size / info["passages"] for part, size in parts.items()}
     return result
+
+
+def _engine_recall(engine: SearchEngine, queries: list[str], settings: Settings) -> float:
+    """Recall@10 of the index's own vector search against exact search over its stored vectors."""
+    root = engine.store.path(engine.generation)
+    stored = np.fromfile(root / "embeddings.f32", dtype=np.float32).reshape(-1, 384)
+    probes = load_query_encoder(settings).encode(queries)
+    scores = np.concatenate(
+        [probes @ stored[start : start + 100_000].T for start in range(0, len(stored), 100_000)],
+        axis=1,
+    )
+    truth = np.argpartition(-scores, 10, axis=1)[:, :10]  # a set: order does not matter
+    index = VectorIndex(root / "vectors.faiss", settings.hnsw_ef_search)
+    found = sum(
+        len({r.passage_id for r in index.search(probe, DEPTH)[:10]} & set(want.tolist()))
+        for probe, want in zip(probes, truth, strict=True)
+    )
+    return found / truth.size
 
 
 def hybrid_at_scale(passages: int, base: np.ndarray, scifact: Path, queries: list[str]) -> dict:

@@ -52,7 +52,7 @@ def _subset(dataset: Path, documents: int, folder: Path) -> Path:
     return target
 
 
-def throughput_rows(dataset: Path, documents: int = 600, rounds: int = 2) -> list[ThroughputRow]:
+def throughput_rows(dataset: Path, documents: int = 600, rounds: int = 3) -> list[ThroughputRow]:
     settings = Settings()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = _subset(dataset, documents, Path(tmp))

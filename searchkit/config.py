@@ -66,10 +66,10 @@ class Settings(BaseSettings):
     # Vector index: exact search up to exact_limit passages, HNSW beyond (benchmarks/RESULTS.md
     # has the recall and latency at each size that chose these).
     vector_index: Literal["auto", "flat", "hnsw"] = "auto"
-    exact_limit: int = Field(default=200_000, ge=0, description="auto: largest exact index")
+    exact_limit: int = Field(default=100_000, ge=0, description="auto: largest exact index")
     hnsw_m: int = Field(default=16, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=40, ge=8)
-    hnsw_ef_search: int = Field(default=128, ge=8, description="at least the leg's top-N")
+    hnsw_ef_search: int = Field(default=1600, ge=8, description="at least the leg's top-N")
     keep_generations: int = Field(default=2, ge=1)
     max_k: int = Field(default=100, ge=1)
     max_window: int = Field(default=1000, ge=1, description="limit on offset + k")

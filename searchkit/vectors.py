@@ -32,7 +32,7 @@ class IndexPlan:
     """Which index to build and how: ``auto`` resolves by size in ``choose_kind``."""
 
     kind: Literal["auto", "flat", "hnsw"] = "auto"
-    exact_limit: int = 200_000
+    exact_limit: int = 100_000
     hnsw_m: int = 16
     ef_construction: int = 40
 
@@ -74,7 +74,7 @@ def build_vector_index(
 class VectorIndex:
     """A read-only FAISS index loaded from a file."""
 
-    def __init__(self, path: Path, ef_search: int = 128) -> None:
+    def __init__(self, path: Path, ef_search: int = 1600) -> None:
         # Any: faiss's stubs know the base Index only, not IDMap2's or HNSW's members.
         index: Any = faiss.read_index(str(path))
         self._index = index
