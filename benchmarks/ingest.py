@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,8 @@ from searchkit import build_index
 from searchkit.config import Settings
 from searchkit.embed import ModelFolder, load_encoder, passage_backend
 
-# Debian's kernel documentation (apt-get install linux-doc) is 3,000+ HTML pages, 150k+ passages.
+# Debian's kernel documentation (apt-get install linux-doc): 3,185 HTML pages and their reST
+# sources, 225k passages.
 DEFAULT_SOURCES = ("linux-doc-*/html", "python3*/html")
 DOC_ROOT = Path("/usr/share/doc")
 SAMPLE = 2000
@@ -37,6 +39,13 @@ class IngestRow:
     encode_backend: str
     encode_per_s: float
     projected_encode_s: float
+    kinds: str = ""  # files by suffix: Sphinx output holds reST sources (.txt) beside its HTML
+
+
+def file_kinds(source: Path) -> str:
+    """'3,185 .html, 3,183 .txt': the indexable files under ``source`` by suffix."""
+    counts = Counter(p.suffix for p in source.rglob("*") if p.suffix in {".html", ".txt", ".md"})
+    return ", ".join(f"{n:,} {suffix}" for suffix, n in counts.most_common())
 
 
 class RandomVectors:
@@ -96,6 +105,7 @@ def ingest_row(source: Path) -> IngestRow:
         backend,
         rate,
         report.passages / rate,
+        file_kinds(source),
     )
     print(
         f"{source}: {row.documents:,} documents, {row.passages:,} passages; read+split+catalog "

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from filelock import FileLock
 
 from .embed import ModelFolder
 from .errors import ModelLoadError
@@ -99,6 +98,8 @@ def ensure_exported(folder: Path, fingerprint: str, cache_dir: Path, precision: 
     target = cache_dir / f"{fingerprint}-{precision}.onnx"
     if target.is_file():
         return target
+    from filelock import FileLock  # only an export locks; it imports asyncio
+
     cache_dir.mkdir(parents=True, exist_ok=True)
     # Several workers may start at once: one exports, the others wait and reuse its file.
     with FileLock(str(cache_dir / f"{fingerprint}.lock")):

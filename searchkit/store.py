@@ -23,8 +23,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from .errors import BuildLockedError, IndexCorruptError, IndexNotFoundError, StorageError
 
 FORMAT_VERSION = 2
@@ -183,6 +181,8 @@ class Store:
     @contextmanager
     def build_lock(self) -> Iterator[None]:
         """Hold the index's build lock, or fail at once naming who holds it."""
+        from filelock import FileLock, Timeout  # here: queries never lock, and it imports asyncio
+
         self.home.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.home / "LOCK", timeout=0)
         holder = self.home / "LOCK.holder"
@@ -203,6 +203,8 @@ class Store:
         """Who holds the build lock right now, or None when it is free."""
         if not (self.home / "LOCK").exists():
             return None
+        from filelock import FileLock, Timeout
+
         lock = FileLock(self.home / "LOCK", timeout=0)
         try:
             lock.acquire()
