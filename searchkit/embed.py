@@ -256,7 +256,16 @@ def passage_backend(settings: Settings) -> Backend:
         return settings.backend
     if settings.device.startswith("cuda") or cpu_has_fast_bf16():
         return "torch-bf16"
-    return "onnx-int8"
+    return "onnx-int8" if _is_plain_stack(settings.model) else "torch-fp32"
+
+
+def _is_plain_stack(spec: str) -> bool:
+    """Whether searchkit's own runners (and so ONNX) can run model ``spec``."""
+    try:
+        read_pooling(resolve_model(spec))
+    except ModelLoadError:
+        return False
+    return True
 
 
 def load_encoder(
@@ -285,4 +294,7 @@ def load_query_encoder(settings: Settings) -> Encoder:
     One thread unless ``encode_threads`` says otherwise: a query is a few dozen tokens, too
     little to share out, and a server runs one worker process per core.
     """
-    return load_encoder(settings, settings.query_backend, settings.encode_threads or 1)
+    backend = settings.query_backend
+    if backend.startswith("onnx") and not _is_plain_stack(settings.model):
+        backend = "torch-fp32"  # e.g. a model with a Dense module: only sentence-transformers
+    return load_encoder(settings, backend, settings.encode_threads or 1)

@@ -74,11 +74,15 @@ def test_auto_backend_follows_the_device() -> None:
     assert passage_backend(Settings()) in {"torch-bf16", "onnx-int8"}
 
 
-def test_models_with_extra_modules_are_refused_by_onnx(tmp_path: Path) -> None:
+def test_models_with_extra_modules_go_to_sentence_transformers(tmp_path: Path) -> None:
     modules = [{"type": "sentence_transformers.models.Transformer"}, {"type": "x.Dense"}]
     (tmp_path / "modules.json").write_text(json.dumps(modules))
     with pytest.raises(ModelLoadError, match="Dense"):
         read_pooling(tmp_path)
+    settings = Settings(model=str(tmp_path))
+    assert passage_backend(settings) in {"torch-bf16", "torch-fp32"}
+    assert load_query_encoder(settings).variant == "fp32"
+    assert type(load_query_encoder(settings)).__name__ == "SentenceTransformerEncoder"
 
 
 @pytest.mark.parametrize("budget", [1, 50, 400])
