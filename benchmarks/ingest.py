@@ -49,27 +49,23 @@ def file_kinds(source: Path) -> str:
     return ", ".join(f"{n:,} {suffix}" for suffix, n in counts.most_common())
 
 
-class RandomVectors:
-    """Random unit vectors, recording what would have been embedded; real token counts."""
+class RandomVectors(ModelFolder):
+    """Random unit vectors, recording what would have been embedded; the real model's name,
+    fingerprint and token counts."""
+
+    variant = "random"
 
     def __init__(self) -> None:
-        self._model = ModelFolder(Settings().model)
-        self.name, self.variant, self.dimension = Settings().model, "random", 384
-        self.max_tokens = self._model.max_tokens
+        super().__init__(Settings().model)
+        self.dimension = int(self.pooling["word_embedding_dimension"])
         self.texts: list[str] = []
-
-    @property
-    def fingerprint(self) -> str:
-        return self._model.fingerprint
-
-    def count_tokens(self, text: str) -> int:
-        return self._model.count_tokens(text)
 
     def encode(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> np.ndarray:
         self.texts.extend(texts)
-        vectors = np.random.default_rng(0).standard_normal((len(texts), 384), dtype=np.float32)
+        shape = (len(texts), self.dimension)
+        vectors = np.random.default_rng(0).standard_normal(shape, dtype=np.float32)
         return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
@@ -86,7 +82,7 @@ def find_source(given: str | None) -> Path | None:
 def ingest_row(source: Path) -> IngestRow:
     encoder = RandomVectors()
     with tempfile.TemporaryDirectory() as tmp:
-        report = build_index([source], Path(tmp) / "index", Settings(), encoder)  # type: ignore[arg-type]
+        report = build_index([source], Path(tmp) / "index", Settings(), encoder)
     sample = encoder.texts[:: max(1, len(encoder.texts) // SAMPLE)][:SAMPLE]
     backend = passage_backend(Settings())
     real = load_encoder(Settings())

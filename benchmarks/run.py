@@ -278,7 +278,7 @@ def scale(results: Results, index: Path, dataset_dir: Path, queries: list[str], 
     from searchkit.store import Store
 
     store = Store(index)
-    dimension = Store(index).manifest(store.require_current())["model"]["dimension"]
+    dimension = store.manifest(store.require_current())["model"]["dimension"]
     base = np.fromfile(store.path(store.require_current()) / "embeddings.f32", dtype=np.float32)
     base = base.reshape(-1, dimension)
     probe = load_query_encoder(Settings()).encode(queries[:200])

@@ -115,27 +115,17 @@ def _measure_kind(
 # --- hybrid search over synthetic passages, each stage in a process of its own ---------------
 
 
-class SyntheticEncoder:
-    """Passage vectors from ``synthetic_vectors``; tokens and queries from the real model.
+class SyntheticEncoder(ModelFolder):
+    """Passage vectors from ``synthetic_vectors``; name, fingerprint and token counts of the
+    real model, so the engine accepts the real query encoder."""
 
-    Shares the real model's fingerprint so the engine accepts the real query encoder.
-    """
+    variant = "synthetic"
 
     def __init__(self, base: np.ndarray) -> None:
-        self._model = ModelFolder(Settings().model)
+        super().__init__(Settings().model)
         self._base = base
         self._seed = 0
-        self.name = Settings().model
-        self.variant = "synthetic"
         self.dimension = base.shape[1]
-        self.max_tokens = self._model.max_tokens
-
-    @property
-    def fingerprint(self) -> str:
-        return self._model.fingerprint
-
-    def count_tokens(self, text: str) -> int:
-        return self._model.count_tokens(text)
 
     def encode(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
@@ -200,7 +190,7 @@ def stage_build(index: Path, passages: int, base_file: Path, scifact: Path) -> d
     corpus = index.parent / "synthetic"
     synthetic_corpus(corpus, passages, words, weights)
     started = time.perf_counter()
-    report = build_index([corpus], index, Settings(), SyntheticEncoder(base))  # type: ignore[arg-type]
+    report = build_index([corpus], index, Settings(), SyntheticEncoder(base))
     seconds = time.perf_counter() - started
     shutil.rmtree(corpus)
     return {
@@ -239,7 +229,8 @@ def stage_query(index: Path, queries: list[str]) -> dict[str, Any]:
 def _engine_recall(engine: SearchEngine, queries: list[str], settings: Settings) -> float:
     """Recall@10 of the index's own vector search against exact search over its stored vectors."""
     root = engine.store.path(engine.generation)
-    stored = np.fromfile(root / "embeddings.f32", dtype=np.float32).reshape(-1, 384)
+    dimension = engine.manifest["model"]["dimension"]
+    stored = np.fromfile(root / "embeddings.f32", dtype=np.float32).reshape(-1, dimension)
     probes = load_query_encoder(settings).encode(queries)
     scores = np.concatenate(
         [probes @ stored[start : start + 100_000].T for start in range(0, len(stored), 100_000)],
