@@ -25,6 +25,7 @@ from .catalog import Catalog, CatalogWriter, content_hash
 from .config import Settings
 from .documents import IngestStats, iter_documents
 from .embed import Encoder, load_encoder, load_query_encoder
+from .engine import has_index
 from .errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
 from .lexical import LexicalIndex, LexicalRow, write_lexical
 from .passages import PassageSettings, split_passages
@@ -82,11 +83,6 @@ class _Job:
 
 
 __all__ = ["build_index", "has_index", "live_sources", "load_encoder"]
-
-
-def has_index(index_dir: Path | str) -> bool:
-    """Whether ``index_dir`` has a published generation."""
-    return Store(Path(index_dir)).current() is not None
 
 
 def live_sources(index_dir: Path | str) -> list[Path]:

@@ -129,7 +129,8 @@ def query(
     filter_values = parse_filters(filters or [])
     if index is None:
         _build_seeds_if_missing(settings)
-    engine = SearchEngine.open(settings.index_dir, settings)
+    # A bm25 query never needs FAISS: not loading it keeps a one-off query's start short.
+    engine = SearchEngine.open(settings.index_dir, settings, open_vectors=mode.value != "bm25")
     result = engine.query(
         text,
         k=k,
@@ -149,7 +150,7 @@ def query(
 
 def _build_seeds_if_missing(settings: Settings) -> None:
     """Index the seed corpus into a missing default index."""
-    from .build import has_index
+    from .engine import has_index  # not from .build, which loads FAISS
 
     if has_index(settings.index_dir):
         return

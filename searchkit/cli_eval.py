@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from .cli_options import (
     AggregateOption,
@@ -26,6 +25,8 @@ from .fusion import FusionOptions
 from .records import Mode
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from .tune import TuneReport
 
 METRIC_NAMES = ("ndcg@10", "recall@100", "mrr@10")
@@ -86,6 +87,8 @@ def eval_command(
 
 
 def _table(results: dict[str, dict[str, float]], title: str) -> Table:
+    from rich.table import Table  # only eval and tune print tables: keep it off query start
+
     table = Table(title=title, title_justify="left")
     table.add_column("mode")
     for name in METRIC_NAMES:
@@ -139,6 +142,8 @@ def tune_command(
 
 
 def _print_tuning(report: TuneReport, stored: FusionOptions, index: Path) -> None:
+    from rich.table import Table
+
     table = Table(
         title=(
             f"nDCG@10: chosen on {report.tuning_queries} queries, "

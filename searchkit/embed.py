@@ -15,11 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import numpy as np
-
 from .errors import ModelLoadError
 
 if TYPE_CHECKING:
+    import numpy as np
     from numpy.typing import NDArray
 
     from .config import Settings
@@ -169,6 +168,8 @@ class ModelFolder:
 
     def pool(self, hidden: NDArray[np.float32], mask: NDArray[np.int64]) -> NDArray[np.float32]:
         """Token states to unit-length text vectors, as the model's pooling module does."""
+        import numpy as np  # imported where used: a bm25 query never loads numpy
+
         if self.pooling.get("pooling_mode_cls_token"):
             pooled = hidden[:, 0]
         else:
@@ -186,6 +187,8 @@ class ModelFolder:
     ) -> NDArray[np.float32]:
         """Pooled unit vectors of ``texts``, run through ``forward`` (ids, mask -> token
         states) in batches of similar length; rows in input order."""
+        import numpy as np
+
         rows = np.zeros((len(texts), int(self.pooling["word_embedding_dimension"])), np.float32)
         inputs = self.model_inputs(texts)
         lengths = [len(ids) for ids in inputs]
@@ -232,6 +235,8 @@ def length_buckets(
 
 
 def pad_rows(rows: list[list[int]], width: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    import numpy as np
+
     ids = np.zeros((len(rows), width), dtype=np.int64)
     mask = np.zeros((len(rows), width), dtype=np.int64)
     for r, row in enumerate(rows):

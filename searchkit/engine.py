@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 import unicodedata
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from .catalog import Catalog
 from .config import Settings
@@ -32,19 +31,32 @@ from .hits import make_hit
 from .lexical import LexicalIndex, check_syntax_limits, highlight_terms, query_terms
 from .records import MODES, Fused, Hit, Mode, Ranked, SearchResult
 from .store import Store, generation_name
-from .vectors import VectorIndex
 
 if TYPE_CHECKING:
+    import numpy as np
     from numpy.typing import NDArray
 
+    from .vectors import VectorIndex
+
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def has_index(index_dir: Path | str) -> bool:
+    """Whether ``index_dir`` has a published generation."""
+    return Store(Path(index_dir)).current() is not None
 
 
 class SearchEngine:
     """A read-only view of one generation; both legs of every query read that generation."""
 
     def __init__(
-        self, store: Store, generation: int, settings: Settings, encoder: Encoder | None
+        self,
+        store: Store,
+        generation: int,
+        settings: Settings,
+        encoder: Encoder | None,
+        *,
+        open_vectors: bool = True,
     ) -> None:
         self.store = store
         self.generation = generation
@@ -54,7 +66,6 @@ class SearchEngine:
         root = store.path(generation)
         try:
             self._lexical = LexicalIndex(root / "lexical")
-            self._vectors = VectorIndex(root / "vectors.faiss", self.settings.hnsw_ef_search)
             self._catalog = Catalog(root / "passages.sqlite")
         except Exception as exc:  # damaged files fail inside tantivy, FAISS or SQLite
             raise _corrupt(generation, f"cannot be opened ({type(exc).__name__})") from None
@@ -63,6 +74,8 @@ class SearchEngine:
         self._doc_of_passage: list[str] | None = None
         self.fusion = resolve_fusion(settings, store.read_tuning())
         self._check_counts()
+        if open_vectors:
+            self._vectors  # noqa: B018 (opening it checks the file)
 
     @classmethod
     def open(
@@ -70,21 +83,38 @@ class SearchEngine:
         index_dir: Path | str,
         settings: Settings | None = None,
         encoder: Encoder | None = None,
+        *,
+        open_vectors: bool = True,
     ) -> SearchEngine:
-        """Open the generation that ``index_dir/CURRENT`` names."""
+        """Open the generation that ``index_dir/CURRENT`` names. ``open_vectors=False``
+        defers the FAISS index to the first query that needs it (a one-off bm25 query)."""
         store = Store(Path(index_dir))
-        return cls(store, store.require_current(), settings or Settings(), encoder)
+        settings = settings or Settings()
+        return cls(store, store.require_current(), settings, encoder, open_vectors=open_vectors)
 
     def _check_counts(self) -> None:
         expected = self.manifest["counts"]["passages"]
-        found = {
-            "lexical": self._lexical.count,
-            "vectors": self._vectors.count,
-            "catalog": self._catalog.counts()[1],
-        }
+        found = {"lexical": self._lexical.count, "catalog": self._catalog.counts()[1]}
         for part, count in found.items():
             if count != expected:
                 raise _corrupt(self.generation, f"{part} holds {count} passages, not {expected}")
+
+    @cached_property
+    def _vectors(self) -> VectorIndex:
+        """The FAISS index, opened on the first query that needs it: a bm25-only process
+        never imports FAISS (``store.check_sizes`` has already vouched for the file)."""
+        from .vectors import VectorIndex
+
+        path = self.store.path(self.generation) / "vectors.faiss"
+        try:
+            vectors = VectorIndex(path, self.settings.hnsw_ef_search)
+        except Exception as exc:  # a damaged file fails inside FAISS
+            raise _corrupt(self.generation, f"cannot be opened ({type(exc).__name__})") from None
+        expected = self.manifest["counts"]["passages"]
+        if vectors.count != expected:
+            detail = f"vectors holds {vectors.count} passages, not {expected}"
+            raise _corrupt(self.generation, detail)
+        return vectors
 
     # ----- queries --------------------------------------------------------------------------
     def query(
@@ -211,6 +241,8 @@ class SearchEngine:
         """Passage ids that pass the filters (None: no filter)."""
         if not path_prefix and not filters:
             return None
+        import numpy as np  # imported here: an unfiltered bm25 query never loads numpy
+
         ids = self._catalog.matching_passages(path_prefix, filters)
         return np.array(ids, dtype=np.int64)
 
