@@ -13,7 +13,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from .engine import has_index
 from .errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
 from .lexical import LexicalIndex, LexicalRow, write_lexical
 from .passages import PassageSettings, split_passages
-from .records import BuildReport
+from .records import BuildReport, Document, Passage
 from .reuse import EmbeddingReuse
 from .store import FORMAT_VERSION, MANIFEST, Store, atomic_write, file_inventory
 from .vectors import IndexPlan, VectorIndex, build_vector_index, describe
@@ -74,6 +74,7 @@ class _Job:
     encoder: Encoder
     progress: Progress
     reuse: EmbeddingReuse | None
+    only: Callable[[Document], bool] | None = None
     stats: IngestStats = field(default_factory=IngestStats)
     texts: list[str] = field(default_factory=list)  # what is embedded, per passage
     reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
@@ -101,11 +102,15 @@ def build_index(
     *,
     reuse: bool = True,
     allow_shrink: bool = False,
+    only: Callable[[Document], bool] | None = None,
+    pinned: Collection[int] = (),
 ) -> BuildReport:
     """Index ``sources`` into a new generation under ``index_dir`` and publish it.
 
     ``reuse`` takes unchanged passages' vectors from the live generation; ``allow_shrink``
-    permits publishing an empty or much smaller index than the live one. Without an
+    permits publishing an empty or much smaller index than the live one. ``only`` keeps the
+    documents it accepts (one shard's share); ``pinned`` generations survive pruning (those a
+    cluster manifest still names). Without an
     ``encoder``, the configured one is loaded, and the query encoder is made ready too (the
     ONNX export), so the first query after the build does not pay for it.
     """
@@ -128,6 +133,7 @@ def build_index(
                 encoder,
                 progress or SilentProgress(),
                 EmbeddingReuse(store, encoder) if reuse else None,
+                only,
             )
             _checkpoint("started")
             _build_generation(job, allow_shrink)
@@ -142,7 +148,7 @@ def build_index(
                     f"disk full while building in {store.home}; the live index is unchanged"
                 ) from None
             raise
-        store.prune(settings.keep_generations)
+        store.prune(settings.keep_generations, pinned)
     return _report(job)
 
 
@@ -209,11 +215,9 @@ def _collect(job: _Job) -> None:
     job.progress.stage("reading documents")
     try:
         for document in iter_documents(job.sources, job.stats):
-            context = _embedding_context(document.title, job.encoder)
-            budget = job.encoder.max_tokens - job.encoder.count_tokens(context)
-            settings = PassageSettings(job.settings.min_passage_words, budget)
-            passages = split_passages(document, settings, job.encoder.count_tokens)
-            embedded = [context + passage.text for passage in passages]
+            if job.only is not None and not job.only(document):
+                continue
+            passages, embedded = embedded_passages(document, job.encoder, job.settings)
             hashes = [content_hash(text) for text in embedded]
             ids = writer.add(document, passages, hashes)
             for pid, passage, text, digest in zip(ids, passages, embedded, hashes, strict=True):
@@ -228,6 +232,17 @@ def _collect(job: _Job) -> None:
             job.progress.advance()
     finally:
         writer.close()
+
+
+def embedded_passages(
+    document: Document, encoder: Encoder, settings: Settings
+) -> tuple[list[Passage], list[str]]:
+    """A document's passages, and the text each one is embedded as (title prefix + passage)."""
+    context = _embedding_context(document.title, encoder)
+    budget = encoder.max_tokens - encoder.count_tokens(context)
+    cut = PassageSettings(settings.min_passage_words, budget)
+    passages = split_passages(document, cut, encoder.count_tokens)
+    return passages, [context + passage.text for passage in passages]
 
 
 def _embeddings(job: _Job) -> np.ndarray:

@@ -22,9 +22,8 @@ from .fusion import (
     FusionOptions,
     aggregate_documents,
     cap_per_group,
-    fuse,
+    fuse_legs,
     resolve_fusion,
-    single_leg,
 )
 from .hits import explain as explain_hits
 from .hits import make_hit
@@ -39,6 +38,26 @@ if TYPE_CHECKING:
     from .vectors import VectorIndex
 
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def validate_query(
+    limits: Settings, text: str, *, k: int, mode: str, offset: int, syntax: bool
+) -> None:
+    """Refuse a query the engine will not run, with a message the user can act on."""
+    if not text.strip():
+        raise UserInputError("the query is empty")
+    if len(text) > limits.max_query_chars:
+        raise UserInputError(f"the query is longer than {limits.max_query_chars} characters")
+    if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
+        raise UserInputError("the query contains control characters")
+    if mode not in MODES:
+        raise UserInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if not 1 <= k <= limits.max_k:
+        raise UserInputError(f"k must be between 1 and {limits.max_k}")
+    if offset < 0 or offset + k > limits.max_window:
+        raise UserInputError(f"offset must be >= 0 and offset + k <= {limits.max_window}")
+    if syntax:
+        check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)
 
 
 def has_index(index_dir: Path | str) -> bool:
@@ -138,7 +157,9 @@ class SearchEngine:
         ``path_prefix`` and ``filters`` (metadata key = value) restrict both legs before fusion.
         """
         started = time.perf_counter()
-        self._validate(text, k=k, mode=mode, offset=offset, syntax=syntax, per_doc=per_doc)
+        validate_query(self.settings, text, k=k, mode=mode, offset=offset, syntax=syntax)
+        if per_doc is not None and per_doc < 1:
+            raise UserInputError("per-doc must be at least 1")
         fusion = fusion or self.fusion
         depth = max(fusion.candidates, offset + k)
         vector = None if mode == "bm25" else self.encoder.encode([text])[0]
@@ -149,32 +170,35 @@ class SearchEngine:
         if per_doc is not None:
             fused = cap_per_group(fused, self.document_of, per_doc)
         page = fused[offset : offset + k]
-        hits = self._hits(page, highlight_terms(text, syntax))
+        hits = self.hits(page, text, syntax)
         if explain and vector is not None:
             hits = explain_hits(hits, page, vector, self.encoder)
         took = (time.perf_counter() - started) * 1000
         return SearchResult(text, mode, self.generation, k, offset, hits, round(took, 2))
 
-    def _validate(
-        self, text: str, *, k: int, mode: str, offset: int, syntax: bool, per_doc: int | None
-    ) -> None:
-        limits = self.settings
-        if not text.strip():
-            raise UserInputError("the query is empty")
-        if len(text) > limits.max_query_chars:
-            raise UserInputError(f"the query is longer than {limits.max_query_chars} characters")
-        if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
-            raise UserInputError("the query contains control characters")
-        if mode not in MODES:
-            raise UserInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        if not 1 <= k <= limits.max_k:
-            raise UserInputError(f"k must be between 1 and {limits.max_k}")
-        if offset < 0 or offset + k > limits.max_window:
-            raise UserInputError(f"offset must be >= 0 and offset + k <= {limits.max_window}")
-        if per_doc is not None and per_doc < 1:
-            raise UserInputError("per-doc must be at least 1")
-        if syntax:
-            check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)
+    def candidates(
+        self,
+        text: str,
+        mode: Mode,
+        depth: int,
+        *,
+        syntax: bool = False,
+        query_vector: NDArray[np.float32] | None = None,
+        path_prefix: str | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> tuple[list[Ranked], list[Ranked]]:
+        """Each leg's top ``depth`` passages, unfused: what a shard answers a fan-out with.
+        A leg that ``mode`` does not use comes back empty."""
+        allowed = self._allowed(path_prefix, filters or {})
+        return self._legs(
+            text, mode, depth, syntax=syntax, query_vector=query_vector, allowed=allowed
+        )
+
+    def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
+        """Hits for fused candidates of this index, with the words matching ``text`` marked."""
+        terms = highlight_terms(text, syntax)
+        rows = self._catalog.passages([f.passage_id for f in page])
+        return [make_hit(item, rows[item.passage_id], terms) for item in page]
 
     def rank_documents(
         self,
@@ -217,17 +241,29 @@ class SearchEngine:
         query_vector: NDArray[np.float32] | None = None,
         allowed: NDArray[np.int64] | None = None,
     ) -> list[Fused]:
+        bm25, vector = self._legs(
+            text, mode, depth, syntax=syntax, query_vector=query_vector, allowed=allowed
+        )
+        return fuse_legs(mode, bm25, vector, fusion)
+
+    def _legs(
+        self,
+        text: str,
+        mode: Mode,
+        depth: int,
+        *,
+        syntax: bool = False,
+        query_vector: NDArray[np.float32] | None = None,
+        allowed: NDArray[np.int64] | None = None,
+    ) -> tuple[list[Ranked], list[Ranked]]:
         if allowed is not None and not len(allowed):
-            return []
+            return [], []
         bm25 = self._search_lexical(text, syntax, depth, allowed) if mode != "vector" else []
         if mode == "bm25":
-            return single_leg(bm25, "bm25")
+            return bm25, []
         if query_vector is None:
             query_vector = self.encoder.encode([text])[0]
-        vector = self._vectors.search(query_vector, depth, allowed)
-        if mode == "vector":
-            return single_leg(vector, "vector")
-        return fuse(bm25, vector, fusion)
+        return bm25, self._vectors.search(query_vector, depth, allowed)
 
     def document_of(self, passage_id: int) -> str:
         """The id of the document passage ``passage_id`` belongs to."""
@@ -282,10 +318,6 @@ class SearchEngine:
                 f"(fingerprint {encoder.fingerprint}); rebuild it with "
                 f"'searchkit index PATH --index {self.store.home}' using the model you query with"
             )
-
-    def _hits(self, page: list[Fused], terms: list[str]) -> list[Hit]:
-        rows = self._catalog.passages([f.passage_id for f in page])
-        return [make_hit(item, rows[item.passage_id], terms) for item in page]
 
     @property
     def loaded_encoder(self) -> Encoder | None:

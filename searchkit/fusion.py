@@ -44,6 +44,18 @@ def fuse(bm25: list[Ranked], vector: list[Ranked], options: FusionOptions) -> li
     return normalized_fusion(bm25, vector, options.vector_weight, options.method)
 
 
+def fuse_legs(
+    mode: str, bm25: list[Ranked], vector: list[Ranked], options: FusionOptions
+) -> list[Fused]:
+    """The final ranking for ``mode`` from both legs' candidates (one of them unused unless
+    ``mode`` is hybrid)."""
+    if mode == "bm25":
+        return single_leg(bm25, "bm25")
+    if mode == "vector":
+        return single_leg(vector, "vector")
+    return fuse(bm25, vector, options)
+
+
 def reciprocal_rank_fusion(
     bm25: list[Ranked], vector: list[Ranked], k: int = 60, vector_weight: float = 0.5
 ) -> list[Fused]:

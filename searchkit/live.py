@@ -6,13 +6,47 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
+from typing import Any, Protocol
 
 from .config import Settings
 from .engine import SearchEngine
 from .errors import SearchkitError
+from .fusion import FusionOptions
+from .records import Mode, SearchResult
 from .store import Store
 
 log = logging.getLogger("searchkit")
+
+
+class Searcher(Protocol):
+    """What the HTTP layer asks of an index: a local ``SearchEngine`` or a sharded one."""
+
+    @property
+    def generation(self) -> int: ...
+    @property
+    def fusion(self) -> FusionOptions: ...
+    def query(
+        self,
+        text: str,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        offset: int = 0,
+        *,
+        syntax: bool = False,
+        per_doc: int | None = None,
+        fusion: FusionOptions | None = None,
+        explain: bool = False,
+        path_prefix: str | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> SearchResult: ...
+    def document(self, doc_id: str) -> dict[str, Any] | None: ...
+    def info(self) -> dict[str, Any]: ...
+
+
+class EngineSource(Protocol):
+    """Hands each request the searcher to answer it with, and the request's number."""
+
+    def get(self) -> tuple[int, Searcher]: ...
 
 
 class LiveEngine:

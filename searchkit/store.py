@@ -18,7 +18,7 @@ import re
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -246,12 +246,12 @@ class Store:
                 if path.name.endswith(_PARTIAL_SUFFIX):
                     shutil.rmtree(path, ignore_errors=True)
 
-    def prune(self, keep: int) -> list[int]:
-        """Delete all but the newest ``keep`` generations; never the live one."""
+    def prune(self, keep: int, pinned: Collection[int] = ()) -> list[int]:
+        """Delete all but the newest ``keep`` generations; never the live or a pinned one."""
         live = self.current()
         removed = []
         for number in self.numbers()[:-keep] if keep > 0 else []:
-            if number != live:
+            if number != live and number not in pinned:
                 shutil.rmtree(self.path(number), ignore_errors=True)
                 removed.append(number)
         return removed

@@ -13,7 +13,7 @@ import os
 import statistics
 import urllib.parse
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -26,9 +26,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
 
 from .config import Settings
-from .engine import SearchEngine
 from .errors import SearchkitError
-from .live import LiveEngine
+from .live import EngineSource, LiveEngine, Searcher
 from .records import SearchResult
 from .web_limits import BodyLimitMiddleware
 from .web_models import (
@@ -62,13 +61,18 @@ _admin_errors = _documented(401, 403, 409, 413, 422, 500)
 bearer = HTTPBearer(auto_error=False, description="SEARCHKIT_ADMIN_TOKEN")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The application; the index is opened when the app starts (once per worker)."""
+def create_app(
+    settings: Settings | None = None, engines: Callable[[], EngineSource] | None = None
+) -> FastAPI:
+    """The application; the index is opened when the app starts (once per worker).
+
+    ``engines`` replaces the local ``LiveEngine`` (the sharded service passes its own).
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.live = LiveEngine(settings.index_dir, settings)
+        app.state.live = engines() if engines else LiveEngine(settings.index_dir, settings)
         app.state.latencies = deque(maxlen=LATENCY_WINDOW)
         yield
 
@@ -106,14 +110,14 @@ async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
-def _engine(request: Request, response: Response) -> SearchEngine:
-    live: LiveEngine = request.app.state.live
+def _engine(request: Request, response: Response) -> Searcher:
+    live: EngineSource = request.app.state.live
     sequence, engine = live.get()
     response.headers["X-Searchkit-Request"] = str(sequence)
     return engine
 
 
-Engine = Annotated[SearchEngine, Depends(_engine)]
+Engine = Annotated[Searcher, Depends(_engine)]
 
 
 def _require_admin(
@@ -220,7 +224,7 @@ def _routes(app: FastAPI) -> None:
 
 
 def _search(
-    request: Request, response: Response, engine: SearchEngine, body: SearchBody
+    request: Request, response: Response, engine: Searcher, body: SearchBody
 ) -> dict[str, Any]:
     fusion = engine.fusion
     fusion = replace(

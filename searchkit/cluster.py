@@ -1,0 +1,329 @@
+"""Distributed rebuild on Ray (the ``cluster`` extra).
+
+1. The driver reads the sources, cuts passages exactly as a local build does, sends each
+   document to a shard by ``shard_of(doc_id)``, and keeps the passages whose vectors the
+   shard's live generation does not already hold (embedding reuse).
+2. Ray Data embeds those passages with ``map_batches`` on an actor pool; each actor loads the
+   model once.
+3. One Ray task per shard (spread over the nodes) runs an ordinary ``build_index`` over its
+   share of the documents, taking vectors from step 2 instead of encoding, and publishes the
+   shard's generation.
+4. The driver publishes a cluster manifest naming every shard's generation, atomically. Until
+   then servers keep answering from the previous manifest, whose generations are kept.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .build import build_index, embedded_passages
+from .catalog import content_hash
+from .config import Settings
+from .documents import iter_documents
+from .embed import Encoder, load_encoder, passage_backend
+from .errors import SearchkitError, SourceError
+from .reuse import EmbeddingReuse
+from .shards import ClusterStore, shard_of
+from .store import Store
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+EMBED_BATCH = 256  # passages per Ray Data batch: big enough to keep an actor busy
+
+
+@dataclass
+class ClusterReport:
+    """What a distributed rebuild did, and where."""
+
+    version: int
+    shards: int
+    documents: int
+    passages: int
+    encoded: int
+    reused: int
+    embed_batches_per_node: dict[str, int]
+    shard_nodes: list[str]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def connect(address: str) -> None:
+    """Join the Ray cluster at ``address`` (never start one implicitly: a stale local
+    ``ray_current_cluster`` file would make ``ray.init()`` without an address hang)."""
+    ray = ray_module()
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise SearchkitError(f"cannot join the Ray cluster at {address}: {exc}") from None
+
+
+def cluster_rebuild(
+    sources: Iterable[Path | str],
+    home: Path | str,
+    settings: Settings,
+    shards: int,
+    *,
+    actors: int | None = None,
+    reuse: bool = True,
+    on_stage: Callable[[str], None] | None = None,
+) -> ClusterReport:
+    """Build a sharded index of ``sources`` under ``home`` on the connected Ray cluster.
+
+    ``actors`` is the size of the embedding actor pool (default: the cluster's CPUs less one);
+    ``reuse=False`` encodes every passage again.
+    """
+    ray = ray_module()
+
+    if shards < 1:
+        raise SearchkitError("--shards must be at least 1")
+    paths = [Path(s).resolve() for s in sources]
+    for missing in (p for p in paths if not p.exists()):
+        raise SourceError(f"source not found: {missing}")
+    # Resolved here so every node encodes with the same backend whatever its own CPU.
+    settings = settings.model_copy(update={"backend": passage_backend(settings)})
+    cluster = ClusterStore(home)
+    stage = on_stage or (lambda _: None)
+    seconds: dict[str, float] = {}
+    with Store(cluster.home).build_lock():
+        clock = time.perf_counter()
+        stage("reading and cutting documents")
+        encoder = load_encoder(settings)
+        texts, reused, documents, passages = _plan(
+            paths, cluster, settings, shards, encoder if reuse else None
+        )
+        seconds["plan"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        stage(f"embedding {len(texts)} passages on the cluster")
+        vectors, batch_nodes = _embed(texts, settings, actors or _cpu_count(ray))
+        seconds["embed"] = time.perf_counter() - clock
+
+        clock = time.perf_counter()
+        stage(f"building {shards} shards")
+        entries, shard_nodes = _build_shards(paths, cluster, settings, shards, vectors, reuse=reuse)
+        seconds["shards"] = time.perf_counter() - clock
+
+        version = cluster.publish(entries, _model_entry(encoder), [str(p) for p in paths])
+    return ClusterReport(
+        version,
+        shards,
+        documents,
+        passages,
+        len(texts),
+        reused,
+        dict(batch_nodes),
+        shard_nodes,
+        {name: round(value, 2) for name, value in seconds.items()},
+    )
+
+
+def _plan(
+    paths: list[Path],
+    cluster: ClusterStore,
+    settings: Settings,
+    shards: int,
+    reuse_for: Encoder | None,
+) -> tuple[dict[str, str], int, int, int]:
+    """Passages to embed (content hash -> text), and counts: reused, documents, passages.
+    Vectors are reused from each shard's live generation when ``reuse_for`` is given."""
+    encoder = reuse_for or load_encoder(settings)
+    reuse = [
+        EmbeddingReuse(Store(cluster.shard_home(s)), encoder) if reuse_for else None
+        for s in range(shards)
+    ]
+    missing: dict[str, str] = {}
+    reused = documents = passages = 0
+    for document in iter_documents(paths):
+        documents += 1
+        shard = shard_of(document.doc_id, shards)
+        for text in embedded_passages(document, encoder, settings)[1]:
+            passages += 1
+            digest = content_hash(text)
+            stored = reuse[shard]
+            if stored is not None and stored.lookup(digest) is not None:
+                reused += 1
+            else:
+                missing[digest] = text
+    return missing, reused, documents, passages
+
+
+def _embed(
+    texts: dict[str, str], settings: Settings, actors: int
+) -> tuple[dict[str, NDArray[np.float32]], Counter[str]]:
+    """Vectors of ``texts`` (by hash) from a Ray Data actor pool, and batches per node."""
+    ray = ray_module()
+
+    vectors: dict[str, NDArray[np.float32]] = {}
+    nodes: Counter[str] = Counter()
+    if not texts:
+        return vectors, nodes
+    items = [{"hash": digest, "text": text} for digest, text in texts.items()]
+    batch_size = max(1, min(EMBED_BATCH, -(-len(items) // actors)))  # every actor gets work
+    dataset = ray.data.from_items(items).map_batches(
+        PassageEmbedder,
+        fn_constructor_kwargs={"settings": settings},
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        batch_size=batch_size,
+        num_cpus=1,
+    )
+    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+        for digest, vector in zip(batch["hash"], batch["vector"], strict=True):
+            vectors[str(digest)] = vector
+        nodes[str(batch["node"][0])] += 1
+    return vectors, nodes
+
+
+class PassageEmbedder:
+    """A Ray Data actor: loads the model once, then embeds batch after batch."""
+
+    def __init__(self, settings: Settings) -> None:
+        ray = ray_module()
+
+        threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
+        if settings.backend.startswith("torch"):
+            import torch
+
+            torch.set_num_threads(threads)
+        self._encoder = load_encoder(settings, threads=threads)
+        self._node = ray.get_runtime_context().get_node_id()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        import numpy as np
+
+        vectors = self._encoder.encode([str(text) for text in batch["text"]])
+        return {
+            "hash": batch["hash"],
+            "vector": vectors,
+            "node": np.array([self._node] * len(vectors)),
+        }
+
+
+def _build_shards(
+    paths: list[Path],
+    cluster: ClusterStore,
+    settings: Settings,
+    shards: int,
+    vectors: dict[str, NDArray[np.float32]],
+    *,
+    reuse: bool,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """One ``build_index`` task per shard, placed on different nodes while there are enough."""
+    ray = ray_module()
+    strategies = importlib.import_module("ray.util.scheduling_strategies")
+
+    alive = sum(1 for node in ray.nodes() if node["Alive"])
+    group = ray.util.placement_group(
+        [{"CPU": 1}] * shards, strategy="STRICT_SPREAD" if shards <= alive else "SPREAD"
+    )
+    ray.get(group.ready())
+    try:
+        shared = ray.put(vectors)
+        build_shard = ray.remote(_run_shard_build)
+        calls = [
+            build_shard.options(
+                num_cpus=1,
+                scheduling_strategy=strategies.PlacementGroupSchedulingStrategy(
+                    group, placement_group_bundle_index=shard
+                ),
+            ).remote(paths, str(cluster.home), settings, (shard, shards), shared, reuse)
+            for shard in range(shards)
+        ]
+        nodes = ray.get(calls)
+    finally:
+        ray.util.remove_placement_group(group)
+    return [cluster.shard_entry(shard) for shard in range(shards)], nodes
+
+
+def _run_shard_build(  # noqa: PLR0917 (called positionally by Ray)
+    paths: Sequence[Path],
+    home: str,
+    settings: Settings,
+    placement: tuple[int, int],
+    vectors: dict[str, NDArray[np.float32]],
+    reuse: bool,
+) -> str:
+    """Build shard ``placement[0]`` of ``placement[1]`` from vectors computed elsewhere."""
+    ray = ray_module()
+    shard, shards = placement
+
+    cluster = ClusterStore(home)
+    encoder = PrecomputedEncoder(load_encoder(settings), vectors)
+    build_index(
+        paths,
+        cluster.shard_home(shard),
+        settings,
+        encoder,
+        reuse=reuse,
+        allow_shrink=True,  # a shard may legitimately shrink when documents move or go
+        only=lambda document: shard_of(document.doc_id, shards) == shard,
+        pinned=cluster.pinned(shard),
+    )
+    return str(ray.get_runtime_context().get_node_id())
+
+
+class PrecomputedEncoder:
+    """An encoder whose vectors were computed elsewhere (the Ray Data stage), by content hash;
+    everything else (name, fingerprint, token counts) comes from the real model folder."""
+
+    def __init__(self, inner: Encoder, vectors: dict[str, NDArray[np.float32]]) -> None:
+        self._inner = inner
+        self._vectors = vectors
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def encode(
+        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> NDArray[np.float32]:
+        import numpy as np
+
+        try:
+            rows = [self._vectors[content_hash(text)] for text in texts]
+        except KeyError:
+            raise SearchkitError(
+                "a shard found a passage the embedding stage did not see; "
+                "were the sources changed during the rebuild? Run it again."
+            ) from None
+        if on_batch is not None:
+            on_batch(len(rows))
+        if not rows:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack(rows).astype(np.float32)
+
+
+def _model_entry(encoder: Encoder) -> dict[str, Any]:
+    return {
+        "name": encoder.name,
+        "fingerprint": encoder.fingerprint,
+        "dimension": encoder.dimension,
+        "variant": encoder.variant,
+    }
+
+
+def ray_module() -> Any:
+    """Ray, imported on first use and typed loosely (its stubs cover little of what is used)."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError:
+        raise SearchkitError('Ray is not installed: pip install "searchkit[cluster]"') from None
+
+
+def _cpu_count(ray: Any) -> int:
+    """One embedding actor per CPU of the cluster, less one left for Ray Data's own tasks."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
