@@ -28,13 +28,12 @@ from .embed import Encoder, load_encoder, load_query_encoder
 from .engine import has_index
 from .errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
 from .lexical import LexicalIndex, LexicalRow, write_lexical
-from .passages import PassageSettings, split_passages
-from .records import BuildReport, Document, Passage
+from .passages import embedded_passages
+from .records import BuildReport, Document
 from .reuse import EmbeddingReuse
 from .store import FORMAT_VERSION, MANIFEST, Store, atomic_write, file_inventory
 from .vectors import IndexPlan, VectorIndex, build_vector_index, describe
 
-MAX_TITLE_TOKENS = 64
 SHRINK_LIMIT = 0.5  # publishing under half the live documents needs allow_shrink
 CRASH_AFTER_VARIABLE = "SEARCHKIT_CRASH_AFTER"
 CRASH_POINTS = (
@@ -217,7 +216,9 @@ def _collect(job: _Job) -> None:
         for document in iter_documents(job.sources, job.stats):
             if job.only is not None and not job.only(document):
                 continue
-            passages, embedded = embedded_passages(document, job.encoder, job.settings)
+            passages, embedded = embedded_passages(
+                document, job.settings.min_passage_words, job.encoder
+            )
             hashes = [content_hash(text) for text in embedded]
             ids = writer.add(document, passages, hashes)
             for pid, passage, text, digest in zip(ids, passages, embedded, hashes, strict=True):
@@ -234,17 +235,6 @@ def _collect(job: _Job) -> None:
         writer.close()
 
 
-def embedded_passages(
-    document: Document, encoder: Encoder, settings: Settings
-) -> tuple[list[Passage], list[str]]:
-    """A document's passages, and the text each one is embedded as (title prefix + passage)."""
-    context = _embedding_context(document.title, encoder)
-    budget = encoder.max_tokens - encoder.count_tokens(context)
-    cut = PassageSettings(settings.min_passage_words, budget)
-    passages = split_passages(document, cut, encoder.count_tokens)
-    return passages, [context + passage.text for passage in passages]
-
-
 def _embeddings(job: _Job) -> np.ndarray:
     """One row per passage: stored vectors where reusable, fresh encodings elsewhere."""
     dimension = job.encoder.dimension
@@ -257,17 +247,6 @@ def _embeddings(job: _Job) -> np.ndarray:
         encoded = job.encoder.encode([job.texts[pid] for pid in missing], job.progress.advance)
         vectors[missing] = encoded
     return vectors
-
-
-def _embedding_context(title: str, encoder: Encoder) -> str:
-    """What precedes each passage when it is embedded: its document's title, when short.
-
-    A passage alone often lacks its subject ("the patients", "this protein"); the title supplies
-    it. Passages are cut to fit the model's window together with this prefix.
-    """
-    if not title or encoder.count_tokens(title) > MAX_TITLE_TOKENS:
-        return ""
-    return title + "\n"
 
 
 def _check_size(job: _Job, allow_shrink: bool) -> None:

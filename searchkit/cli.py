@@ -18,6 +18,7 @@ from .cli_options import (
     IndexOption,
     JsonOption,
     ModeChoice,
+    RayAddressOption,
     RrfKOption,
     VectorWeightOption,
     make_settings,
@@ -233,17 +234,28 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port.")] = 8000,
     index: IndexOption = None,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    ray_address: RayAddressOption = None,
+    replicas: Annotated[
+        int, typer.Option("--replicas", min=1, help="With --ray-address: replicas per shard.")
+    ] = 2,
 ) -> None:
-    """Serve the HTTP API and the search page (uvicorn). Admin routes need SEARCHKIT_ADMIN_TOKEN."""
-    import os
+    """Serve the HTTP API and the search page (uvicorn). Admin routes need SEARCHKIT_ADMIN_TOKEN.
 
-    import uvicorn
+    With --ray-address, serve a sharded index on Ray Serve: a deployment per shard and the API
+    as a replicated ingress on the head node.
+    """
+    import os
 
     settings = make_settings(index)
     if not _is_loopback(host) and not settings.admin_token:
         raise UserInputError(
             f"refusing to bind {host} without an admin token: set SEARCHKIT_ADMIN_TOKEN first"
         )
+    if ray_address is not None:
+        _serve_cluster(ray_address, settings, host, port, replicas)
+        return
+    import uvicorn
+
     if index is None:
         _build_seeds_if_missing(settings)  # each worker then loads the model for itself
     # Workers are fresh processes: they read their settings from the environment.
@@ -257,6 +269,17 @@ def serve(
         workers=workers,
         log_level="warning",
     )
+
+
+def _serve_cluster(address: str, settings: Settings, host: str, port: int, replicas: int) -> None:
+    from .cluster_serve import serve_cluster, wait_until_stopped
+
+    serve_cluster(address, settings.index_dir, settings, host=host, port=port, replicas=replicas)
+    stderr.print(
+        f"Serving the sharded index {settings.index_dir}/ on http://{host}:{port}/ "
+        f"({replicas} replicas per shard); Ctrl-C takes it down"
+    )
+    wait_until_stopped()
 
 
 def _is_loopback(host: str) -> bool:

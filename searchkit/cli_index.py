@@ -13,11 +13,20 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .cli_options import BackendOption, DeviceOption, IndexOption, JsonOption, make_settings
+from .cli_options import (
+    BackendOption,
+    DeviceOption,
+    IndexOption,
+    JsonOption,
+    RayAddressOption,
+    make_settings,
+)
 from .config import Settings
 from .console import RichProgress, plural, stderr, stdout
+from .errors import UserInputError
 
 if TYPE_CHECKING:
+    from .cluster import ClusterReport
     from .embed import Encoder
     from .records import BuildReport
 
@@ -63,11 +72,37 @@ def rebuild_command(
     json_output: JsonOption = False,
     backend: BackendOption = None,
     device: DeviceOption = None,
+    ray_address: RayAddressOption = None,
+    shards: Annotated[
+        int | None,
+        typer.Option(
+            "--shards",
+            min=1,
+            help="With --ray-address: how many shards (default: as many as the live sharded "
+            "index has, else 2).",
+        ),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(
+            "--actors", min=1, help="With --ray-address: embedding actors (default: CPUs - 1)."
+        ),
+    ] = None,
 ) -> None:
-    """Re-read the sources and publish a new generation, encoding only what changed."""
+    """Re-read the sources and publish a new generation, encoding only what changed.
+
+    With --ray-address, the rebuild runs on a Ray cluster and writes a sharded index.
+    """
     from .build import live_sources
 
     settings = make_settings(index, backend=backend, device=device)
+    if ray_address is not None:
+        sharded = _cluster_rebuild(
+            paths, settings, ray_address, shards, actors, full=full, quiet=quiet or json_output
+        )
+        if json_output:
+            print(json.dumps(sharded.to_dict()))
+        return
     sources = paths or live_sources(settings.index_dir)
     report = run_build(
         sources,
@@ -78,6 +113,51 @@ def rebuild_command(
     )
     if json_output:
         print(json.dumps(report.to_dict()))
+
+
+def _cluster_rebuild(
+    paths: list[Path] | None,
+    settings: Settings,
+    address: str,
+    shards: int | None,
+    actors: int | None,
+    *,
+    full: bool,
+    quiet: bool,
+) -> ClusterReport:
+    """Rebuild the sharded index on the Ray cluster at ``address``."""
+    from .cluster import cluster_rebuild, connect
+    from .shards import ClusterStore
+
+    store = ClusterStore(settings.index_dir)
+    live = store.current()
+    manifest = store.manifest(live) if live is not None else None
+    sources = paths or (manifest and [Path(s) for s in manifest["sources"]])
+    if not sources:
+        raise UserInputError(
+            f"no sharded index at {settings.index_dir} to take sources from: name PATHS"
+        )
+    shards = shards or (len(manifest["shards"]) if manifest else 2)
+    connect(address)
+    started = time.perf_counter()
+    report = cluster_rebuild(
+        sources,
+        settings.index_dir,
+        settings,
+        shards,
+        actors=actors,
+        reuse=not full,
+        on_stage=None if quiet else lambda stage: stderr.print(f"{stage} ..."),
+    )
+    if not quiet:
+        stderr.print(
+            f"Indexed {plural(report.documents, 'document')} as "
+            f"{plural(report.passages, 'passage')} into {report.shards} shards under "
+            f"{settings.index_dir}/ (cluster manifest {report.version}) in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        stderr.print(f"  passages: {report.encoded} encoded, {report.reused} reused")
+    return report
 
 
 def run_build(

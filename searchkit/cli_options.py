@@ -99,3 +99,13 @@ def parse_filters(pairs: list[str]) -> dict[str, str]:
             raise UserInputError(f"filter {pair!r} is not KEY=VALUE")
         filters[key.strip()] = value
     return filters
+
+
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Run on the Ray cluster at this address (HOST:PORT of its head; needs the "
+        "'cluster' extra). The index is then sharded, on storage every node reads.",
+    ),
+]

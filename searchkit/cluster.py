@@ -24,12 +24,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .build import build_index, embedded_passages
+from .build import build_index
 from .catalog import content_hash
 from .config import Settings
 from .documents import iter_documents
 from .embed import Encoder, load_encoder, passage_backend
 from .errors import SearchkitError, SourceError
+from .passages import embedded_passages
 from .reuse import EmbeddingReuse
 from .shards import ClusterStore, shard_of
 from .store import Store
@@ -152,7 +153,7 @@ def _plan(
     for document in iter_documents(paths):
         documents += 1
         shard = shard_of(document.doc_id, shards)
-        for text in embedded_passages(document, encoder, settings)[1]:
+        for text in embedded_passages(document, settings.min_passage_words, encoder)[1]:
             passages += 1
             digest = content_hash(text)
             stored = reuse[shard]
@@ -196,10 +197,6 @@ class PassageEmbedder:
         ray = ray_module()
 
         threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
-        if settings.backend.startswith("torch"):
-            import torch
-
-            torch.set_num_threads(threads)
         self._encoder = load_encoder(settings, threads=threads)
         self._node = ray.get_runtime_context().get_node_id()
 

@@ -284,7 +284,7 @@ def load_encoder(
         from .embed_torch import SentenceTransformerEncoder
 
         return SentenceTransformerEncoder(
-            settings.model, settings.device, settings.batch_size, precision
+            settings.model, settings.device, settings.batch_size, precision, threads
         )
     from .embed_onnx import OnnxEncoder
 
@@ -301,5 +301,7 @@ def load_query_encoder(settings: Settings) -> Encoder:
     """
     backend = settings.query_backend
     if backend.startswith("onnx") and not _is_plain_stack(settings.model):
-        backend = "torch-fp32"  # e.g. a model with a Dense module: only sentence-transformers
+        # e.g. a model with a Dense module: only sentence-transformers runs it. torch's thread
+        # count is process-wide, so it is left alone here.
+        return load_encoder(settings, "torch-fp32")
     return load_encoder(settings, backend, settings.encode_threads or 1)

@@ -31,7 +31,12 @@ class SentenceTransformerEncoder(ModelFolder):
     """
 
     def __init__(
-        self, spec: str, device: str = "cpu", batch_size: int = 32, precision: str = "fp32"
+        self,
+        spec: str,
+        device: str = "cpu",
+        batch_size: int = 32,
+        precision: str = "fp32",
+        threads: int | None = None,
     ) -> None:
         super().__init__(spec)
         if precision not in {"fp32", "bf16"}:
@@ -39,6 +44,7 @@ class SentenceTransformerEncoder(ModelFolder):
         self._device = device
         self._batch_size = batch_size
         self._precision = precision
+        self._threads = threads
 
     @property
     def variant(self) -> str:
@@ -94,6 +100,8 @@ class SentenceTransformerEncoder(ModelFolder):
         import torch
         from transformers import AutoModel
 
+        if self._threads:
+            torch.set_num_threads(self._threads)  # e.g. one Ray actor per CPU
         dtype = torch.bfloat16 if self._precision == "bf16" else torch.float32
         try:
             model = AutoModel.from_pretrained(str(self.folder), local_files_only=True, dtype=dtype)
@@ -129,7 +137,11 @@ class SentenceTransformerEncoder(ModelFolder):
     @cached_property
     def _sentence_transformer(self) -> Any:
         _offline()
+        import torch
         from sentence_transformers import SentenceTransformer
+
+        if self._threads:
+            torch.set_num_threads(self._threads)
 
         try:
             model = SentenceTransformer(

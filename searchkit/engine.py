@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import unicodedata
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +26,9 @@ from .fusion import (
 )
 from .hits import explain as explain_hits
 from .hits import make_hit
-from .lexical import LexicalIndex, check_syntax_limits, highlight_terms, query_terms
-from .records import MODES, Fused, Hit, Mode, Ranked, SearchResult
+from .lexical import LexicalIndex, highlight_terms, query_terms
+from .query_check import validate_query
+from .records import Fused, Hit, Mode, Ranked, SearchResult
 from .store import Store, generation_name
 
 if TYPE_CHECKING:
@@ -36,28 +36,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from .vectors import VectorIndex
-
-_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
-
-
-def validate_query(
-    limits: Settings, text: str, *, k: int, mode: str, offset: int, syntax: bool
-) -> None:
-    """Refuse a query the engine will not run, with a message the user can act on."""
-    if not text.strip():
-        raise UserInputError("the query is empty")
-    if len(text) > limits.max_query_chars:
-        raise UserInputError(f"the query is longer than {limits.max_query_chars} characters")
-    if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
-        raise UserInputError("the query contains control characters")
-    if mode not in MODES:
-        raise UserInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    if not 1 <= k <= limits.max_k:
-        raise UserInputError(f"k must be between 1 and {limits.max_k}")
-    if offset < 0 or offset + k > limits.max_window:
-        raise UserInputError(f"offset must be >= 0 and offset + k <= {limits.max_window}")
-    if syntax:
-        check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)
 
 
 def has_index(index_dir: Path | str) -> bool:

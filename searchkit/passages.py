@@ -13,10 +13,12 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from .records import Document, Passage
 
 TokenCounter = Callable[[str], int]
+MAX_TITLE_TOKENS = 64  # a longer title is left out of the embedded text
 
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)\]]*\s+|\n+")
@@ -210,3 +212,25 @@ def _merge_short(
         else:
             merged.append(pending)
     return merged
+
+
+class TokenWindow(Protocol):
+    """The model window a passage must fit (an ``Encoder`` is one)."""
+
+    @property
+    def max_tokens(self) -> int: ...
+    def count_tokens(self, text: str) -> int: ...
+
+
+def embedded_passages(
+    document: Document, min_words: int, window: TokenWindow
+) -> tuple[list[Passage], list[str]]:
+    """A document's passages, and the text each one is embedded as: the title, when short,
+    then the passage. A passage alone often lacks its subject ("the patients", "this
+    protein"); the title supplies it, and passages are cut to fit the window with it."""
+    title = document.title
+    short = title and window.count_tokens(title) <= MAX_TITLE_TOKENS
+    context = title + "\n" if short else ""
+    budget = window.max_tokens - window.count_tokens(context)
+    passages = split_passages(document, PassageSettings(min_words, budget), window.count_tokens)
+    return passages, [context + passage.text for passage in passages]

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from .config import Settings
-from .engine import SearchEngine, validate_query
+from .engine import SearchEngine
 from .errors import IndexCorruptError, IndexNotFoundError, UserInputError
 from .fusion import FusionOptions, cap_per_group, fuse_legs, resolve_fusion
 from .hits import explain as explain_hits
+from .query_check import validate_query
 from .records import Fused, Hit, Mode, Ranked, SearchResult
 from .store import Store, atomic_write, sha256_file
 

@@ -27,7 +27,19 @@ STAGES = {
     "catalog",
 }
 EMBEDDING = {"embed", "embed_torch", "embed_onnx"}
-COMPOSERS = {"build", "engine", "hits", "reuse", "lifecycle", "watch", "live", "jobs"}
+COMPOSERS = {
+    "build",
+    "engine",
+    "hits",
+    "reuse",
+    "lifecycle",
+    "watch",
+    "live",
+    "jobs",
+    "shards",
+    "cluster",
+    "query_check",
+}
 EVALUATION = {"evaluate", "tune"}
 INTERFACES = {
     "cli",
@@ -38,6 +50,7 @@ INTERFACES = {
     "web",
     "web_models",
     "web_limits",
+    "cluster_serve",
 }
 # Which searchkit modules each kind may import.
 ALLOWED = {
@@ -69,6 +82,7 @@ OWNERS = {
     "fastapi": {"web"},
     "uvicorn": {"cli"},
     "ir_measures": {"evaluate"},
+    "ray": {"cluster", "cluster_serve"},
 }
 
 
