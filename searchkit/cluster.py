@@ -175,13 +175,15 @@ def _embed(
     if not texts:
         return vectors, nodes
     items = [{"hash": digest, "text": text} for digest, text in texts.items()]
-    batch_size = max(1, min(EMBED_BATCH, -(-len(items) // actors)))  # every actor gets work
+    # Small inputs still make a few batches per actor, so that every actor gets work.
+    batch_size = max(1, min(EMBED_BATCH, -(-len(items) // (2 * actors))))
     dataset = ray.data.from_items(items).map_batches(
         PassageEmbedder,
         fn_constructor_kwargs={"settings": settings},
         compute=ray.data.ActorPoolStrategy(size=actors),
         batch_size=batch_size,
         num_cpus=1,
+        scheduling_strategy="SPREAD",  # actors on as many nodes as possible
     )
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for digest, vector in zip(batch["hash"], batch["vector"], strict=True):
