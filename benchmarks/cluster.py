@@ -26,7 +26,8 @@ from searchkit.config import Settings
 from searchkit.embed import load_query_encoder
 from searchkit.engine import SearchEngine
 from searchkit.evaluate import cached_index_dir, load_beir
-from searchkit.shards import ClusterEngine, ClusterStore, LocalShard
+from searchkit.fanout import ClusterEngine, LocalShard
+from searchkit.shards import ClusterStore
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 18321

@@ -251,7 +251,7 @@ def _embeddings(job: _Job) -> np.ndarray:
 
 def _check_size(job: _Job, allow_shrink: bool) -> None:
     """Refuse an index much smaller than the live one unless ``allow_shrink``, and an empty
-    index unless it knowingly replaces a live one."""
+    index unless it knowingly replaces a live one or is a shard (few documents, many shards)."""
     live = len(job.reuse.documents) if job.reuse else 0
     new = len(job.document_hashes)
     if live and not allow_shrink and (new == 0 or new < live * SHRINK_LIMIT):
@@ -259,7 +259,7 @@ def _check_size(job: _Job, allow_shrink: bool) -> None:
             f"the new index would hold {new} documents where the live one holds {live}; "
             "if that is intended, pass --allow-shrink"
         )
-    if not job.texts and not (live and allow_shrink):
+    if not job.texts and not (allow_shrink and (live or job.only is not None)):
         names = ", ".join(str(s) for s in job.sources)
         raise SourceError(
             f"no indexable documents in {names} (supported: .txt .md .html .pdf .jsonl)"

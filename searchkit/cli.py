@@ -31,6 +31,7 @@ from .highlight import segments
 
 if TYPE_CHECKING:
     from .engine import SearchEngine
+    from .live import Searcher
     from .records import Hit, SearchResult
 
 EXIT_ENVIRONMENT_ERROR = 1
@@ -121,18 +122,14 @@ def query(
         typer.Option("--filter", help="Only documents whose metadata KEY equals VALUE: KEY=VALUE."),
     ] = None,
 ) -> None:
-    """Search the index. Builds ./index from the seed corpus on first use."""
-    from .engine import SearchEngine
-
+    """Search the index (local or sharded). Builds ./index from the seed corpus on first use."""
     settings = make_settings(
         index, fusion=fusion, vector_weight=vector_weight, rrf_k=rrf_k, candidates=candidates
     )
     filter_values = parse_filters(filters or [])
     if index is None:
         _build_seeds_if_missing(settings)
-    # A bm25 query never needs FAISS: not loading it keeps a one-off query's start short.
-    engine = SearchEngine.open(settings.index_dir, settings, open_vectors=mode.value != "bm25")
-    result = engine.query(
+    result = _open_searcher(settings, mode.value).query(
         text,
         k=k,
         mode=mode.value,
@@ -147,6 +144,19 @@ def query(
         print(json.dumps(result.to_dict(), ensure_ascii=False))
     else:
         _print_result(result)
+
+
+def _open_searcher(settings: Settings, mode: str) -> Searcher:
+    """The index to query: a sharded one is searched shard by shard in this process."""
+    from .engine import SearchEngine
+    from .shards import is_cluster
+
+    if is_cluster(settings.index_dir):
+        from .fanout import open_sharded
+
+        return open_sharded(settings.index_dir, settings)
+    # A bm25 query never needs FAISS: not loading it keeps a one-off query's start short.
+    return SearchEngine.open(settings.index_dir, settings, open_vectors=mode != "bm25")
 
 
 def _build_seeds_if_missing(settings: Settings) -> None:

@@ -85,7 +85,9 @@ def rebuild_command(
     actors: Annotated[
         int | None,
         typer.Option(
-            "--actors", min=1, help="With --ray-address: embedding actors (default: CPUs - 1)."
+            "--actors",
+            min=1,
+            help="With --ray-address: most embedding actors (default: one per free CPU).",
         ),
     ] = None,
 ) -> None:

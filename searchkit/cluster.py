@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 EMBED_BATCH = 256  # passages per Ray Data batch: big enough to keep an actor busy
+PLACEMENT_TIMEOUT = 300  # seconds to wait for CPUs for the shard builds
 
 
 @dataclass
@@ -86,7 +87,7 @@ def cluster_rebuild(
 ) -> ClusterReport:
     """Build a sharded index of ``sources`` under ``home`` on the connected Ray cluster.
 
-    ``actors`` is the size of the embedding actor pool (default: the cluster's CPUs less one);
+    ``actors`` is the most embedding actors (default: one per free CPU of the cluster);
     ``reuse=False`` encodes every passage again.
     """
     ray = ray_module()
@@ -174,16 +175,18 @@ def _embed(
     nodes: Counter[str] = Counter()
     if not texts:
         return vectors, nodes
+    # Ray Data logs its progress every few seconds at INFO: the CLI prints its own stages.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     items = [{"hash": digest, "text": text} for digest, text in texts.items()]
     # Small inputs still make a few batches per actor, so that every actor gets work.
     batch_size = max(1, min(EMBED_BATCH, -(-len(items) // (2 * actors))))
     dataset = ray.data.from_items(items).map_batches(
         PassageEmbedder,
         fn_constructor_kwargs={"settings": settings},
-        compute=ray.data.ActorPoolStrategy(size=actors),
+        # From one actor up: the pool grows as CPUs are free rather than waiting for all.
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
         batch_size=batch_size,
-        num_cpus=1,
-        scheduling_strategy="SPREAD",  # actors on as many nodes as possible
+        num_cpus=1,  # Ray Data spreads the pool's actors over the nodes by default
     )
     for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
         for digest, vector in zip(batch["hash"], batch["vector"], strict=True):
@@ -230,7 +233,14 @@ def _build_shards(
     group = ray.util.placement_group(
         [{"CPU": 1}] * shards, strategy="STRICT_SPREAD" if shards <= alive else "SPREAD"
     )
-    ray.get(group.ready())
+    try:
+        ray.get(group.ready(), timeout=PLACEMENT_TIMEOUT)
+    except ray.exceptions.GetTimeoutError:
+        ray.util.remove_placement_group(group)
+        raise SearchkitError(
+            f"the Ray cluster cannot place {shards} shard builds of 1 CPU each "
+            f"within {PLACEMENT_TIMEOUT} s; free some CPUs or use fewer shards"
+        ) from None
     try:
         shared = ray.put(vectors)
         build_shard = ray.remote(_run_shard_build)
@@ -306,6 +316,17 @@ class PrecomputedEncoder:
         return np.stack(rows).astype(np.float32)
 
 
+def stored_vectors(home: Path | str, encoder: Encoder) -> dict[str, NDArray[np.float32]]:
+    """The live sharded index's vectors by embedded-text hash: with ``PrecomputedEncoder``, a
+    single local index of the very same vectors (to compare sharded answers with)."""
+    cluster = ClusterStore(home)
+    vectors: dict[str, NDArray[np.float32]] = {}
+    for entry in cluster.manifest(cluster.require_current())["shards"]:
+        store = Store(cluster.shard_home(entry["shard"]))
+        vectors.update(EmbeddingReuse(store, encoder).stored())
+    return vectors
+
+
 def _model_entry(encoder: Encoder) -> dict[str, Any]:
     return {
         "name": encoder.name,
@@ -324,5 +345,11 @@ def ray_module() -> Any:
 
 
 def _cpu_count(ray: Any) -> int:
-    """One embedding actor per CPU of the cluster, less one left for Ray Data's own tasks."""
-    return max(1, int(ray.cluster_resources().get("CPU", 1)) - 1)
+    """One embedding actor per free CPU of the cluster."""
+    free = int(ray.available_resources().get("CPU", 0))
+    if free < 1:
+        raise SearchkitError(
+            "the Ray cluster has no free CPU for the embedding actors; "
+            "stop other work on it or add a node"
+        )
+    return free

@@ -21,8 +21,9 @@ from typing import Any
 from .cluster import connect, ray_module
 from .config import Settings
 from .embed import Encoder, load_query_encoder
+from .fanout import ClusterEngine, LocalShard, Pending
 from .records import Fused, Hit, Mode
-from .shards import ClusterEngine, ClusterStore, LocalShard, Pending
+from .shards import ClusterStore
 
 APP_NAME = "searchkit"
 # Replicas mostly wait on tantivy, FAISS and the network: a fraction of a CPU each lets every
@@ -60,6 +61,11 @@ class ShardReplica:
             engine = self._shard.engine(generation)
         return engine.document(doc_id)
 
+    def doc_ids(self, generation: int, passage_ids: list[int]) -> list[str]:
+        with self._lock:
+            engine = self._shard.engine(generation)
+        return [engine.document_of(pid) for pid in passage_ids]
+
     def node(self) -> str:
         """The Ray node this replica runs on (for tests and ``searchkit serve`` output)."""
         return str(ray_module().get_runtime_context().get_node_id())
@@ -86,6 +92,10 @@ class RayShard:
 
     def document(self, generation: int, doc_id: str) -> Pending[Any]:
         result: Pending[Any] = self._handle.document.remote(generation, doc_id)
+        return result
+
+    def doc_ids(self, generation: int, passage_ids: list[int]) -> Pending[Any]:
+        result: Pending[Any] = self._handle.doc_ids.remote(generation, passage_ids)
         return result
 
 

@@ -63,6 +63,12 @@ class EmbeddingReuse:
         vector: NDArray[np.float32] = self._matrix[row]
         return vector
 
+    def stored(self) -> dict[str, NDArray[np.float32]]:
+        """Every reusable vector, by embedded-text hash."""
+        if self._matrix is None:
+            return {}
+        return {digest: self._matrix[row] for digest, row in self._rows.items()}
+
 
 def _load_matrix(path: Path, dimension: int) -> NDArray[np.float32]:
     # Memory-mapped: only the rows that are reused are ever read.

@@ -82,6 +82,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.sharded = engines is not None
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
@@ -205,6 +206,10 @@ def _routes(app: FastAPI) -> None:
         """Start a rebuild from the live sources in its own process; 409 while one runs."""
         from .jobs import start_rebuild
 
+        if request.app.state.sharded:
+            raise HTTPException(
+                409, "a sharded index is rebuilt on its cluster: searchkit rebuild --ray-address"
+            )
         return start_rebuild(request.app.state.settings.index_dir)
 
     @app.get(

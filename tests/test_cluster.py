@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -20,10 +23,12 @@ from typing import Any
 import pytest
 
 from searchkit import build_index
+from searchkit.cluster import PrecomputedEncoder, stored_vectors
 from searchkit.config import Settings
-from searchkit.embed import load_query_encoder
+from searchkit.embed import load_encoder, load_query_encoder
 from searchkit.engine import SearchEngine
-from searchkit.shards import ClusterEngine, ClusterStore, LocalShard, merge_leg, shard_of
+from searchkit.fanout import ClusterEngine, LocalShard
+from searchkit.shards import ClusterStore
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ray = pytest.importorskip("ray", reason="needs the 'cluster' extra")
@@ -66,10 +71,16 @@ def cluster() -> Iterator[Any]:
 
     os.environ["RAY_AUTH_MODE"] = "disabled"
     started = time.perf_counter()
-    nodes = Cluster(
-        initialize_head=True,
-        head_node_args={"node_ip_address": "127.0.0.2", "num_cpus": 2, "include_dashboard": False},
-    )
+    # The head runs the dashboard only for its job server (``ray job submit``).
+    head = {
+        "node_ip_address": "127.0.0.2",
+        "num_cpus": 2,
+        "include_dashboard": True,
+        "dashboard_host": "127.0.0.2",
+        "dashboard_port": _free_port(),
+    }
+    nodes = Cluster(initialize_head=True, head_node_args=head)
+    nodes.dashboard_url = f"http://127.0.0.2:{head['dashboard_port']}"
     nodes.add_node(node_ip_address="127.0.0.3", num_cpus=2)
     ray.init(address=nodes.address, logging_level="ERROR", log_to_driver=False)
     nodes.wait_for_nodes()
@@ -92,8 +103,10 @@ def built(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     started = time.perf_counter()
     report = cluster_rebuild([corpus], root / "sharded", settings, 2, actors=2)
     print(f"2-shard rebuild on 2 nodes: {time.perf_counter() - started:.1f} s {report.seconds}")
-    local = root / "local"
-    build_index([corpus], local, settings)
+    # The one-index reference holds the very same vectors, so that only sharding differs.
+    encoder = load_encoder(settings)
+    vectors = PrecomputedEncoder(encoder, stored_vectors(root / "sharded", encoder))
+    build_index([corpus], root / "local", settings, vectors)  # type: ignore[arg-type]
     return {"root": root, "corpus": corpus, "settings": settings, "report": report}
 
 
@@ -148,6 +161,39 @@ def test_a_second_rebuild_reuses_every_vector(built: dict[str, Any]) -> None:
     report = cluster_rebuild([built["corpus"]], built["root"] / "sharded", settings, 2, actors=2)
     assert (report.encoded, report.reused) == (0, report.passages)
     assert report.version == built["report"].version + 1
+
+
+def test_rebuild_runs_as_a_submitted_job_and_the_cli_queries_it(
+    cluster: Any, built: dict[str, Any]
+) -> None:
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    home = built["root"] / "from-job"
+    command = [
+        sys.executable, "-m", "searchkit", "rebuild", str(built["corpus"]),
+        "--index", str(home), "--ray-address", "auto", "--shards", "2", "--backend", "onnx-fp32",
+    ]  # fmt: skip
+    client = JobSubmissionClient(cluster.dashboard_url)
+    started = time.perf_counter()
+    job = client.submit_job(entrypoint=shlex.join(command))
+    status = client.get_job_status(job)
+    while status not in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+        assert time.perf_counter() - started < 300, "the job did not finish in 5 minutes"
+        time.sleep(1)
+        status = client.get_job_status(job)
+    assert status == JobStatus.SUCCEEDED, client.get_job_logs(job)[-2000:]
+    print(f"rebuild as a Ray job: {time.perf_counter() - started:.1f} s")
+    assert len(ClusterStore(home).manifest(ClusterStore(home).require_current())["shards"]) == 2
+
+    # `searchkit query` on a sharded index searches its shards in-process.
+    for text in QUERIES[:2]:
+        shown = subprocess.run(
+            [sys.executable, "-m", "searchkit", "query", text, "--index", str(home),
+             "--mode", "vector", "--json"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        local = SearchEngine.open(built["root"] / "local", built["settings"])
+        assert _top(json.loads(shown.stdout)["hits"]) == _top(local.query(text, mode="vector").hits)
 
 
 def _search(port: int, text: str, mode: str = "vector") -> dict[str, Any]:
@@ -217,11 +263,3 @@ def test_sharded_service_rolls_out_and_survives_losing_a_node(
     print(f"answering again {time.perf_counter() - lost:.2f} s after losing a node")
     for text in QUERIES:
         _search(port, text, "hybrid")
-
-
-def test_merge_leg_takes_the_global_top_by_score() -> None:
-    from searchkit.records import Ranked
-
-    merged = merge_leg([[Ranked(0, 1, 0.9), Ranked(1, 2, 0.5)], [Ranked(0, 1, 0.7)]], 2)
-    assert [(r.passage_id, r.rank, r.score) for r in merged] == [(0, 1, 0.9), (1, 2, 0.7)]
-    assert shard_of("doc-1", 4) == shard_of("doc-1", 4) < 4

@@ -37,6 +37,7 @@ COMPOSERS = {
     "live",
     "jobs",
     "shards",
+    "fanout",
     "cluster",
     "query_check",
 }
