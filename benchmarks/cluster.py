@@ -1,7 +1,7 @@
 """Ray scale-out on this machine: SciFact rebuilt into 2 shards on a 1-node and on a 2-node
 loopback cluster (the same 2 cores, so the difference is Ray's overhead, not a speed-up), query
-latency through the sharded Serve service, agreement with one local index, and the time to
-answer again after losing a node.
+latency through the sharded Serve service, agreement and nDCG@10 against one local index of
+the same vectors, and the time to answer again after losing a node.
 
     python benchmarks/cluster.py [--dataset ../shared/datasets/scifact] [--queries 200]
 
@@ -22,12 +22,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from searchkit import build_index
+from searchkit.cluster import PrecomputedEncoder, stored_vectors
 from searchkit.config import Settings
-from searchkit.embed import load_query_encoder
+from searchkit.embed import load_encoder
 from searchkit.engine import SearchEngine
-from searchkit.evaluate import cached_index_dir, load_beir
-from searchkit.fanout import ClusterEngine, LocalShard
-from searchkit.shards import ClusterStore
+from searchkit.evaluate import evaluate, load_beir
+from searchkit.fanout import ClusterEngine, open_sharded
+from searchkit.records import Mode
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 18321
@@ -78,7 +80,8 @@ def search(text: str, mode: str) -> dict[str, Any]:
 def agreement(local: SearchEngine, sharded: ClusterEngine, queries: list[str]) -> dict[str, float]:
     """Per mode: the share of queries whose top 10 is identical, and mean top-10 overlap."""
     figures = {}
-    for mode in ("vector", "bm25", "hybrid"):
+    modes: tuple[Mode, ...] = ("vector", "bm25", "hybrid")
+    for mode in modes:
         same = overlap = 0.0
         for text in queries:
             a = [(h.doc_id, h.start) for h in local.query(text, mode=mode).hits]
@@ -96,7 +99,8 @@ def agreement(local: SearchEngine, sharded: ClusterEngine, queries: list[str]) -
 def serve_figures(
     home: Path, settings: Settings, dataset: Any, queries: list[str]
 ) -> dict[str, Any]:
-    """HTTP latency through the sharded service, and top-10 agreement with one local index."""
+    """HTTP latency through the sharded service; top-10 agreement and nDCG@10 against one
+    local index of the same vectors (so that only sharding differs)."""
     results: dict[str, Any] = {}
     for text in queries[:10]:
         search(text, "hybrid")  # warm-up: every replica opens its shard
@@ -109,15 +113,20 @@ def serve_figures(
         cuts = statistics.quantiles(walls, n=100)
         results[f"http_{mode}_ms"] = {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1)}
         print(f"  HTTP {mode}: p50 {cuts[49]:.1f} ms, p95 {cuts[94]:.1f} ms")
-    store = ClusterStore(home)
-    manifest = store.manifest(store.require_current())
-    shards = [LocalShard(store.shard_home(s), settings) for s in range(2)]
-    encoder = load_query_encoder(settings)
-    sharded = ClusterEngine(manifest, shards, settings, lambda: encoder)
-    local_home = cached_index_dir(REPO / "index", dataset, Settings(index_dir=REPO / "index"))
-    if (local_home / "CURRENT").exists():
-        print("agreement with one local index (top 10):")
-        results["agreement"] = agreement(SearchEngine.open(local_home, settings), sharded, queries)
+    sharded = open_sharded(home, settings)
+    print("one local index of the very same vectors:")
+    encoder = load_encoder(settings)
+    vectors = PrecomputedEncoder(encoder, stored_vectors(home, encoder))
+    build_index([dataset.corpus], home.parent / "one-index", settings, vectors)  # type: ignore[arg-type]
+    local = SearchEngine.open(home.parent / "one-index", settings)
+    results["agreement"] = agreement(local, sharded, queries)
+    modes: list[Mode] = ["bm25", "vector", "hybrid"]
+    ndcg = {}
+    for name, engine in (("one index", local), ("2 shards", sharded)):
+        scores = evaluate(dataset, engine, modes)  # type: ignore[arg-type]
+        ndcg[name] = {mode: round(scores[mode]["ndcg@10"], 4) for mode in modes}
+        print(f"  nDCG@10, {name}: {ndcg[name]}")
+    results["ndcg@10"] = ndcg
     return results
 
 
@@ -148,8 +157,13 @@ def main() -> None:
     dataset = load_beir(Path(args.dataset), "train")
     queries = list(dataset.queries.values())[: args.queries]
     settings = Settings()
-    results: dict[str, Any] = {"corpus": dataset.corpus.name, "queries": len(queries)}
+    results: dict[str, Any] = {"corpus": dataset.root.name, "queries": len(queries)}
     with tempfile.TemporaryDirectory() as tmp:
+        print("no Ray: searchkit's own build (build_index):")
+        started = time.perf_counter()
+        build_index([dataset.corpus], Path(tmp) / "local", settings)
+        results["build_without_ray_s"] = round(time.perf_counter() - started, 1)
+        print(f"  build: {results['build_without_ray_s']} s")
         print("1-node cluster (127.0.0.2, 2 CPUs):")
         cluster = start_cluster(1)
         results["rebuild_1_node"] = rebuild(dataset.corpus, Path(tmp) / "one", settings)

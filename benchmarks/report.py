@@ -144,3 +144,58 @@ def scale_lines(
             f"{ingest.projected_encode_s / 60:,.0f} minutes.",
         ]
     return lines
+
+
+def cluster_lines(figures: dict[str, Any]) -> list[str]:
+    """Issue 7's figures: Ray rebuild on 1 and 2 nodes, sharded serving, agreement, recovery."""
+    if not figures:
+        return []
+    one, two = figures["rebuild_1_node"], figures["rebuild_2_nodes"]
+    lines = [
+        "",
+        f"## Ray scale-out ({figures['corpus']}, 2 shards, `benchmarks/cluster.py`)",
+        "",
+        "Both clusters run on this one 2-core machine (the 2-node one as 127.0.0.2 + 127.0.0.3,",
+        "2 CPUs each), so the 2-node figure shows Ray's overhead, not a speed-up.",
+        "",
+        "| rebuild of the whole corpus (every passage encoded) | seconds | stages (s) |",
+        "|---|---|---|",
+        f"| searchkit's own build, no Ray | {figures['build_without_ray_s']} | |",
+        f"| Ray, 1 node | {one['seconds']} | {_stages(one['stages'])} |",
+        f"| Ray, 2 nodes on loopback | {two['seconds']} | {_stages(two['stages'])} |",
+        "",
+        f"Through the sharded Serve service (HTTP, 2 replicas per shard, {figures['queries']} "
+        "queries, one client):",
+        "",
+        "| mode | p50 | p95 |",
+        "|---|---|---|",
+    ]
+    for mode in ("bm25", "vector", "hybrid"):
+        cut = figures[f"http_{mode}_ms"]
+        lines.append(f"| {mode} | {cut['p50']:.1f} ms | {cut['p95']:.1f} ms |")
+    agreement, ndcg = figures["agreement"], figures["ndcg@10"]
+    lines += [
+        "",
+        "Against one local index of the very same vectors (only sharding differs; BM25 term",
+        "statistics are per shard):",
+        "",
+        "| mode | identical top 10 | mean top-10 overlap | nDCG@10 one index | nDCG@10 2 shards |",
+        "|---|---|---|---|---|",
+    ]
+    for mode in ("vector", "bm25", "hybrid"):
+        row = agreement[mode]
+        lines.append(
+            f"| {mode} | {row['identical_top10']:.1%} | {row['mean_overlap']:.1%} "
+            f"| {ndcg['one index'][mode]:.4f} | {ndcg['2 shards'][mode]:.4f} |"
+        )
+    lines += [
+        "",
+        f"After removing the worker node, the service answered again in "
+        f"**{figures['recovery_after_node_loss_s']:.2f} s** "
+        f"({figures['failed_requests_during_recovery']} requests failed meanwhile).",
+    ]
+    return lines
+
+
+def _stages(stages: dict[str, float]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in stages.items())

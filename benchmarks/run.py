@@ -29,7 +29,7 @@ from http_load import HttpRow, http_rows
 from ingest import IngestRow, find_source, ingest_row
 from latency import LatencyRow, latency_rows
 from relevance import RelevanceRow, explain_cost, relevance_rows
-from report import scale_lines, throughput_lines
+from report import cluster_lines, scale_lines, throughput_lines
 from scale import VectorRow, hybrid_at_scale, vector_rows
 from throughput import ThroughputRow, quality_rows, throughput_rows
 
@@ -119,6 +119,7 @@ class Results:
     vectors: list[VectorRow] = field(default_factory=list)
     hybrid_scale: dict[str, Any] = field(default_factory=dict)
     ingest: IngestRow | None = None
+    cluster: dict[str, Any] = field(default_factory=dict)
 
 
 def write_results(results: Results) -> None:
@@ -200,6 +201,7 @@ def write_results(results: Results) -> None:
         ]
     lines += throughput_lines(results.throughput, results.quality)
     lines += scale_lines(results.vectors, results.hybrid_scale, results.ingest)
+    lines += cluster_lines(results.cluster)
     if http:
         lines += [
             "",
@@ -232,6 +234,7 @@ def write_results(results: Results) -> None:
         "vector_kinds": [asdict(r) for r in results.vectors],
         "hybrid_scale": results.hybrid_scale,
         "ingest": asdict(results.ingest) if results.ingest else None,
+        "cluster": results.cluster,
     }
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(payload, indent=2))
 
@@ -267,6 +270,7 @@ def load_results(path: Path) -> Results:
         vectors=[VectorRow(**r) for r in saved.get("vector_kinds", [])],
         hybrid_scale=saved.get("hybrid_scale") or {},
         ingest=IngestRow(**ingest) if ingest else None,
+        cluster=saved.get("cluster") or {},
     )
 
 
@@ -292,7 +296,7 @@ def scale(results: Results, index: Path, dataset_dir: Path, queries: list[str], 
         results.ingest = ingest_row(source)
 
 
-SECTIONS = ("core", "relevance", "latency", "throughput", "quality", "scale", "http")
+SECTIONS = ("core", "relevance", "latency", "throughput", "quality", "scale", "http", "cluster")
 
 
 def main() -> None:
@@ -348,6 +352,22 @@ def run_section(section: str, results: Results, dataset_dir: Path, args: Any) ->
         scale(results, index, dataset_dir, queries, args)
     elif section == "http":
         results.http = http_rows(index, queries)
+    elif section == "cluster":
+        results.cluster = cluster_figures(dataset_dir)
+
+
+def cluster_figures(dataset_dir: Path) -> dict[str, Any]:
+    """benchmarks/cluster.py in its own process (Ray starts and stops its clusters there);
+    skipped without the 'cluster' extra."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        print('no Ray (pip install "searchkit[cluster]"): the cluster section is skipped')
+        return {}
+    script = REPO / "benchmarks" / "cluster.py"
+    subprocess.run([sys.executable, str(script), "--dataset", str(dataset_dir)], check=True)
+    figures: dict[str, Any] = json.loads((REPO / "benchmarks" / "cluster.json").read_text())
+    return figures
 
 
 if __name__ == "__main__":
