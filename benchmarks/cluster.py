@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from searchkit import build_index
-from searchkit.cluster import PrecomputedEncoder, stored_vectors
 from searchkit.config import Settings
 from searchkit.embed import load_encoder
 from searchkit.engine import SearchEngine
 from searchkit.evaluate import evaluate, load_beir
 from searchkit.fanout import ClusterEngine, open_sharded
+from searchkit.precomputed import PrecomputedEncoder, stored_vectors
 from searchkit.records import Mode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,21 +113,28 @@ def serve_figures(
         cuts = statistics.quantiles(walls, n=100)
         results[f"http_{mode}_ms"] = {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1)}
         print(f"  HTTP {mode}: p50 {cuts[49]:.1f} ms, p95 {cuts[94]:.1f} ms")
-    sharded = open_sharded(home, settings)
     print("one local index of the very same vectors:")
     encoder = load_encoder(settings)
     vectors = PrecomputedEncoder(encoder, stored_vectors(home, encoder))
     build_index([dataset.corpus], home.parent / "one-index", settings, vectors)  # type: ignore[arg-type]
     local = SearchEngine.open(home.parent / "one-index", settings)
-    results["agreement"] = agreement(local, sharded, queries)
     modes: list[Mode] = ["bm25", "vector", "hybrid"]
-    ndcg = {}
-    for name, engine in (("one index", local), ("2 shards", sharded)):
-        scores = evaluate(dataset, engine, modes)  # type: ignore[arg-type]
-        ndcg[name] = {mode: round(scores[mode]["ndcg@10"], 4) for mode in modes}
-        print(f"  nDCG@10, {name}: {ndcg[name]}")
+    ndcg = {"one index": _ndcg(dataset, local, modes)}
+    results["agreement"] = {}
+    for name, global_idf in (("shard IDF", False), ("global IDF", True)):
+        print(f"2 shards, {name}:")
+        sharded = open_sharded(home, settings.model_copy(update={"global_idf": global_idf}))
+        results["agreement"][name] = agreement(local, sharded, queries)
+        ndcg[f"2 shards, {name}"] = _ndcg(dataset, sharded, modes)
+    for name, scores in ndcg.items():
+        print(f"  nDCG@10, {name}: {scores}")
     results["ndcg@10"] = ndcg
     return results
+
+
+def _ndcg(dataset: Any, engine: Any, modes: list[Mode]) -> dict[str, float]:
+    scores = evaluate(dataset, engine, modes)
+    return {mode: round(scores[mode]["ndcg@10"], 4) for mode in modes}
 
 
 def node_loss(cluster: Any, query: str) -> dict[str, Any]:

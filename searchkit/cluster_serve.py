@@ -66,6 +66,12 @@ class ShardReplica:
             engine = self._shard.engine(generation)
         return [engine.document_of(pid) for pid in passage_ids]
 
+    def term_stats(self, generation: int, text: str) -> Any:
+        """The shard's ``TermStats`` for the query's terms."""
+        with self._lock:
+            engine = self._shard.engine(generation)
+        return engine.term_stats(text)
+
     def node(self) -> str:
         """The Ray node this replica runs on (for tests and ``searchkit serve`` output)."""
         return str(ray_module().get_runtime_context().get_node_id())
@@ -96,6 +102,10 @@ class RayShard:
 
     def doc_ids(self, generation: int, passage_ids: list[int]) -> Pending[Any]:
         result: Pending[Any] = self._handle.doc_ids.remote(generation, passage_ids)
+        return result
+
+    def term_stats(self, generation: int, text: str) -> Pending[Any]:
+        result: Pending[Any] = self._handle.term_stats.remote(generation, text)
         return result
 
 

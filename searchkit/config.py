@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(default=40, ge=8)
     hnsw_ef_search: int = Field(default=1600, ge=8, description="at least the leg's top-N")
     keep_generations: int = Field(default=2, ge=1)
+    # A sharded index scores BM25 with the whole corpus's term statistics (one extra round
+    # trip per new query text); off, each shard uses its own (benchmarks/RESULTS.md compares).
+    global_idf: bool = Field(default=True, description="sharded: corpus-wide BM25 IDF")
     max_k: int = Field(default=100, ge=1)
     max_window: int = Field(default=1000, ge=1, description="limit on offset + k")
     max_query_chars: int = Field(default=1000, ge=1)

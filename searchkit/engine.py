@@ -26,7 +26,7 @@ from .fusion import (
 )
 from .hits import explain as explain_hits
 from .hits import make_hit
-from .lexical import LexicalIndex, highlight_terms, query_terms
+from .lexical import LexicalIndex, TermStats, highlight_terms, query_terms
 from .query_check import validate_query
 from .records import Fused, Hit, Mode, Ranked, SearchResult
 from .store import Store, generation_name
@@ -164,13 +164,25 @@ class SearchEngine:
         query_vector: NDArray[np.float32] | None = None,
         path_prefix: str | None = None,
         filters: dict[str, str] | None = None,
+        term_stats: TermStats | None = None,
     ) -> tuple[list[Ranked], list[Ranked]]:
         """Each leg's top ``depth`` passages, unfused: what a shard answers a fan-out with.
-        A leg that ``mode`` does not use comes back empty."""
+        A leg that ``mode`` does not use comes back empty; ``term_stats`` (corpus-wide, for a
+        shard) makes BM25 use the whole corpus's IDF rather than this index's."""
         allowed = self._allowed(path_prefix, filters or {})
         return self._legs(
-            text, mode, depth, syntax=syntax, query_vector=query_vector, allowed=allowed
+            text,
+            mode,
+            depth,
+            syntax=syntax,
+            query_vector=query_vector,
+            allowed=allowed,
+            stats=term_stats,
         )
+
+    def term_stats(self, text: str) -> TermStats:
+        """Passage count and document frequencies of the query's terms in this index."""
+        return self._lexical.term_stats(query_terms(text))
 
     def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
         """Hits for fused candidates of this index, with the words matching ``text`` marked."""
@@ -199,15 +211,6 @@ class SearchEngine:
         ranked = aggregate_documents(fused, self.document_of, fusion.aggregate, fusion.decay)
         return ranked[:k]
 
-    def legs(
-        self, text: str, depth: int, *, query_vector: NDArray[np.float32] | None = None
-    ) -> tuple[list[Ranked], list[Ranked]]:
-        """Both legs' top ``depth`` passages, unfused (for tuning fusion offline)."""
-        if query_vector is None:
-            query_vector = self.encoder.encode([text])[0]
-        bm25 = self._search_lexical(text, False, depth)
-        return bm25, self._vectors.search(query_vector, depth)
-
     def _rank(
         self,
         text: str,
@@ -233,10 +236,11 @@ class SearchEngine:
         syntax: bool = False,
         query_vector: NDArray[np.float32] | None = None,
         allowed: NDArray[np.int64] | None = None,
+        stats: TermStats | None = None,
     ) -> tuple[list[Ranked], list[Ranked]]:
         if allowed is not None and not len(allowed):
             return [], []
-        bm25 = self._search_lexical(text, syntax, depth, allowed) if mode != "vector" else []
+        bm25 = self._search_lexical(text, syntax, depth, allowed, stats) if mode != "vector" else []
         if mode == "bm25":
             return bm25, []
         if query_vector is None:
@@ -261,13 +265,18 @@ class SearchEngine:
         return np.array(ids, dtype=np.int64)
 
     def _search_lexical(
-        self, text: str, syntax: bool, depth: int, allowed: NDArray[np.int64] | None = None
+        self,
+        text: str,
+        syntax: bool,
+        depth: int,
+        allowed: NDArray[np.int64] | None = None,
+        stats: TermStats | None = None,
     ) -> list[Ranked]:
         only = None if allowed is None else allowed.tolist()
         try:
             if syntax:
                 return self._lexical.search_syntax(text, depth, only)
-            return self._lexical.search_terms(query_terms(text), depth, only)
+            return self._lexical.search_terms(query_terms(text), depth, only, stats)
         except (SearchkitError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:

@@ -25,6 +25,7 @@ from .fusion import (
     resolve_fusion,
 )
 from .hits import explain as explain_hits
+from .lexical import TermStats
 from .query_check import validate_query
 from .records import Fused, Hit, Mode, Ranked, SearchResult
 from .shards import global_id, merge_leg, shard_of, split_id
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from .embed import Encoder
 
+STATS_CACHE = 10_000  # query texts whose corpus-wide term statistics are kept
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -71,6 +73,7 @@ class ShardClient(Protocol):
     ) -> Pending[list[Hit]]: ...
     def document(self, generation: int, doc_id: str) -> Pending[dict[str, Any] | None]: ...
     def doc_ids(self, generation: int, passage_ids: list[int]) -> Pending[list[str]]: ...
+    def term_stats(self, generation: int, text: str) -> Pending[TermStats]: ...
 
 
 class LocalShard:
@@ -104,6 +107,9 @@ class LocalShard:
         engine = self.engine(generation)
         return Done([engine.document_of(pid) for pid in passage_ids])
 
+    def term_stats(self, generation: int, text: str) -> Done[TermStats]:
+        return Done(self.engine(generation).term_stats(text))
+
 
 class ClusterEngine:
     """Searches every shard of one cluster manifest as one index; ``query`` answers exactly
@@ -129,6 +135,7 @@ class ClusterEngine:
         self._clients = clients
         self._generations = [entry["generation"] for entry in manifest["shards"]]
         self._encoder = encoder
+        self._stats: dict[str, TermStats] = {}
 
     @property
     def shards(self) -> int:
@@ -200,6 +207,8 @@ class ClusterEngine:
     ) -> list[Fused]:
         """Every shard's candidates for both legs, merged per leg, then fused."""
         options = {**options, "query_vector": vector}
+        if self.settings.global_idf and mode != "vector" and not options.get("syntax"):
+            options["term_stats"] = self._term_stats(text)
         calls = [
             client.candidates(self._generations[shard], text, mode, depth, options)
             for shard, client in enumerate(self._clients)
@@ -208,6 +217,19 @@ class ClusterEngine:
         bm25 = merge_leg([leg[0] for leg in legs], depth)
         vectors = merge_leg([leg[1] for leg in legs], depth)
         return fuse_legs(mode, bm25, vectors, fusion)
+
+    def _term_stats(self, text: str) -> TermStats:
+        """The query terms' statistics over all shards (cached: they change with the manifest,
+        and a new manifest gets a new engine)."""
+        if text not in self._stats:
+            if len(self._stats) >= STATS_CACHE:
+                self._stats.clear()
+            calls = [
+                client.term_stats(self._generations[shard], text)
+                for shard, client in enumerate(self._clients)
+            ]
+            self._stats[text] = TermStats.total(call.result() for call in calls)
+        return self._stats[text]
 
     def _query_vector(self, text: str) -> NDArray[np.float32]:
         encoder = self._encoder()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -129,6 +131,28 @@ def write_lexical(directory: Path, rows: Iterator[LexicalRow]) -> int:
     return count
 
 
+@dataclass(frozen=True)
+class TermStats:
+    """Document frequencies of some terms in an index (or summed over the shards of one)."""
+
+    documents: int
+    doc_freq: dict[str, int]
+
+    def idf(self, term: str) -> float:
+        """tantivy's BM25 IDF: ln(1 + (N - n + 0.5) / (n + 0.5))."""
+        n = self.doc_freq.get(term, 0)
+        return math.log(1 + (self.documents - n + 0.5) / (n + 0.5))
+
+    @staticmethod
+    def total(parts: Iterable[TermStats]) -> TermStats:
+        """The statistics of several indexes taken as one."""
+        documents, doc_freq = 0, Counter[str]()
+        for part in parts:
+            documents += part.documents
+            doc_freq.update(part.doc_freq)
+        return TermStats(documents, dict(doc_freq))
+
+
 class LexicalIndex:
     """A read-only tantivy index; every search goes through one searcher snapshot."""
 
@@ -143,17 +167,35 @@ class LexicalIndex:
         return int(self._searcher.num_docs)
 
     def search_terms(
-        self, terms: list[str], limit: int, allowed: list[int] | None = None
+        self,
+        terms: list[str],
+        limit: int,
+        allowed: list[int] | None = None,
+        stats: TermStats | None = None,
     ) -> list[Ranked]:
-        """BM25 over title and text for any of the analyzed ``terms``."""
+        """BM25 over title and text for any of the analyzed ``terms``.
+
+        ``stats`` (a sharded index's corpus-wide term statistics) rescales each term's score
+        from this index's IDF to the corpus-wide one, as if all shards were one index.
+        """
         if not terms:
             return []
-        clauses = [
-            (tantivy.Occur.Should, tantivy.Query.term_query(self._schema, field, term))
-            for term in terms
-            for field in SEARCH_FIELDS
-        ]
+        local = self.term_stats(terms) if stats else None
+        clauses = []
+        for term in terms:
+            for field in SEARCH_FIELDS:
+                query = tantivy.Query.term_query(self._schema, field, term)
+                if stats and local and local.doc_freq.get(term):
+                    query = tantivy.Query.boost_query(query, stats.idf(term) / local.idf(term))
+                clauses.append((tantivy.Occur.Should, query))
         return self._search(tantivy.Query.boolean_query(clauses), limit, allowed)
+
+    def term_stats(self, terms: list[str]) -> TermStats:
+        """How many passages this index holds, and how many contain each of ``terms``."""
+        field = SEARCH_FIELDS[0]
+        return TermStats(
+            self.count, {term: int(self._searcher.doc_freq(field, term)) for term in terms}
+        )
 
     def search_syntax(
         self, text: str, limit: int, allowed: list[int] | None = None

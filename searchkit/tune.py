@@ -75,7 +75,7 @@ class LegCache:
         self.legs = {}
         progress.stage("searching both legs", len(dataset.queries))
         for i, (qid, text) in enumerate(dataset.queries.items()):
-            self.legs[qid] = engine.legs(text, max(DEPTHS), query_vector=vectors[i])
+            self.legs[qid] = engine.candidates(text, "hybrid", max(DEPTHS), query_vector=vectors[i])
             progress.advance()
 
     def run(self, options: FusionOptions | None, leg: str = "") -> Run:

@@ -23,11 +23,11 @@ from typing import Any
 import pytest
 
 from searchkit import build_index
-from searchkit.cluster import PrecomputedEncoder, stored_vectors
 from searchkit.config import Settings
 from searchkit.embed import load_encoder, load_query_encoder
 from searchkit.engine import SearchEngine
 from searchkit.fanout import ClusterEngine, LocalShard
+from searchkit.precomputed import PrecomputedEncoder, stored_vectors
 from searchkit.shards import ClusterStore
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]

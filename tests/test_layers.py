@@ -39,6 +39,7 @@ COMPOSERS = {
     "shards",
     "fanout",
     "cluster",
+    "precomputed",
     "query_check",
 }
 EVALUATION = {"evaluate", "tune"}

@@ -111,3 +111,26 @@ def test_cluster_manifest_publishes_versions_and_pins_shard_generations(
 def test_open_sharded_needs_a_cluster_manifest(tmp_path: Path) -> None:
     with pytest.raises(IndexNotFoundError, match="--ray-address"):
         open_sharded(tmp_path, Settings())
+
+
+def test_global_idf_scores_bm25_as_one_index_would(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    build_index([corpus], tmp_path / "one", encoder=hash_encoder)
+    local = SearchEngine.open(tmp_path / "one", encoder=hash_encoder)
+    store = _sharded(corpus, tmp_path / "sharded", hash_encoder)
+
+    def ratios(global_idf: bool) -> list[float]:
+        sharded = _engine(store, hash_encoder)
+        sharded.settings = sharded.settings.model_copy(update={"global_idf": global_idf})
+        found = []
+        for text in QUERIES:
+            expected = local.query(text, mode="bm25").hits[0]
+            hit = sharded.query(text, mode="bm25").hits[0]
+            assert (hit.doc_id, hit.start) == (expected.doc_id, expected.start)
+            found.append(hit.score / expected.score)
+        return found
+
+    # Corpus-wide IDF leaves only each shard's own average passage length to differ.
+    assert all(abs(ratio - 1) < 0.05 for ratio in ratios(global_idf=True))
+    assert any(abs(ratio - 1) > 0.1 for ratio in ratios(global_idf=False))
