@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -29,7 +30,7 @@ from .catalog import content_hash
 from .config import Settings
 from .documents import iter_documents
 from .embed import Encoder, load_encoder, passage_backend
-from .errors import SearchkitError, SourceError
+from .errors import SearchkitError, SourceError, UserInputError
 from .passages import embedded_passages
 from .precomputed import PrecomputedEncoder
 from .reuse import EmbeddingReuse
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 EMBED_BATCH = 256  # passages per Ray Data batch: big enough to keep an actor busy
 PLACEMENT_TIMEOUT = 300  # seconds to wait for CPUs for the shard builds
+CONNECT_TIMEOUT = 5  # seconds to reach the head before giving up
 
 
 @dataclass
@@ -69,11 +71,26 @@ def connect(address: str) -> None:
 
     if ray.is_initialized():
         return
+    _check_reachable(address)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise SearchkitError(f"cannot join the Ray cluster at {address}: {exc}") from None
+
+
+def _check_reachable(address: str) -> None:
+    """Fail at once on an address nothing listens at: ``ray.init`` would retry for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray resolves those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT).close()
+    except OSError as exc:
+        raise SearchkitError(
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); "
+            "is 'ray start --head' running there?"
+        ) from None
 
 
 def cluster_rebuild(
@@ -94,7 +111,7 @@ def cluster_rebuild(
     ray = ray_module()
 
     if shards < 1:
-        raise SearchkitError("--shards must be at least 1")
+        raise UserInputError("--shards must be at least 1")
     paths = [Path(s).resolve() for s in sources]
     for missing in (p for p in paths if not p.exists()):
         raise SourceError(f"source not found: {missing}")

@@ -38,39 +38,27 @@ def serve_module() -> Any:
 
 
 class ShardReplica:
-    """A Serve replica of one shard: the shard's engines, by generation."""
+    """A Serve replica of one shard: a ``LocalShard`` whose answers travel back through Ray."""
 
     def __init__(self, home: str, shard: int, settings: Settings) -> None:
         self._shard = LocalShard(ClusterStore(home).shard_home(shard), settings)
-        self._lock = threading.Lock()  # Serve may run sync methods on several threads
 
     def candidates(
         self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
     ) -> Any:
-        with self._lock:
-            engine = self._shard.engine(generation)
-        return engine.candidates(text, mode, depth, **options)
+        return self._shard.candidates(generation, text, mode, depth, options).result()
 
     def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> list[Hit]:
-        with self._lock:
-            engine = self._shard.engine(generation)
-        return engine.hits(page, text, syntax)
+        return self._shard.hits(generation, page, text, syntax).result()
 
     def document(self, generation: int, doc_id: str) -> dict[str, Any] | None:
-        with self._lock:
-            engine = self._shard.engine(generation)
-        return engine.document(doc_id)
+        return self._shard.document(generation, doc_id).result()
 
     def doc_ids(self, generation: int, passage_ids: list[int]) -> list[str]:
-        with self._lock:
-            engine = self._shard.engine(generation)
-        return [engine.document_of(pid) for pid in passage_ids]
+        return self._shard.doc_ids(generation, passage_ids).result()
 
     def term_stats(self, generation: int, text: str) -> Any:
-        """The shard's ``TermStats`` for the query's terms."""
-        with self._lock:
-            engine = self._shard.engine(generation)
-        return engine.term_stats(text)
+        return self._shard.term_stats(generation, text).result()
 
     def node(self) -> str:
         """The Ray node this replica runs on (for tests and ``searchkit serve`` output)."""

@@ -8,6 +8,7 @@ in-process engine (``LocalShard``: tests, benchmarks, and the CLI on a sharded i
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -83,14 +84,17 @@ class LocalShard:
         self._store = Store(home)
         self._settings = settings
         self._engines: dict[int, SearchEngine] = {}
+        self._lock = threading.Lock()  # a Serve replica answers on several threads
 
     def engine(self, generation: int) -> SearchEngine:
         """The engine for ``generation``; the two most recent stay open during a rollout."""
-        if generation not in self._engines:
-            self._engines[generation] = SearchEngine(self._store, generation, self._settings, None)
-            for old in sorted(self._engines)[:-2]:
-                self._engines.pop(old).close()
-        return self._engines[generation]
+        with self._lock:
+            if generation not in self._engines:
+                engine = SearchEngine(self._store, generation, self._settings, None)
+                self._engines[generation] = engine
+                for old in sorted(self._engines)[:-2]:
+                    self._engines.pop(old).close()
+            return self._engines[generation]
 
     def candidates(
         self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]

@@ -263,3 +263,17 @@ def test_sharded_service_rolls_out_and_survives_losing_a_node(
     print(f"answering again {time.perf_counter() - lost:.2f} s after losing a node")
     for text in QUERIES:
         _search(port, text, "hybrid")
+
+
+def test_an_unreachable_cluster_fails_at_once(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "searchkit", "rebuild", "seeds", "--index", str(tmp_path),
+         "--ray-address", "127.0.0.9:9"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "cannot reach the Ray cluster at 127.0.0.9:9" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert time.perf_counter() - started < 60
+    assert not any(tmp_path.iterdir())  # nothing was written
