@@ -187,22 +187,23 @@ def _embed(
     texts: dict[str, str], settings: Settings, actors: int
 ) -> tuple[dict[str, NDArray[np.float32]], Counter[str]]:
     """Vectors of ``texts`` (by hash) from a Ray Data actor pool, and batches per node."""
-    ray = ray_module()
-
     vectors: dict[str, NDArray[np.float32]] = {}
     nodes: Counter[str] = Counter()
     if not texts:
         return vectors, nodes
-    # Ray Data logs its progress every few seconds at INFO: the CLI prints its own stages.
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # Ray Data would log its progress every few seconds; the CLI prints its own stages. Its
+    # logging is configured when it is imported, so it is quietened after that.
+    data = importlib.import_module("ray.data")
+    data.DataContext.get_current().enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     items = [{"hash": digest, "text": text} for digest, text in texts.items()]
     # Small inputs still make a few batches per actor, so that every actor gets work.
     batch_size = max(1, min(EMBED_BATCH, -(-len(items) // (2 * actors))))
-    dataset = ray.data.from_items(items).map_batches(
+    dataset = data.from_items(items).map_batches(
         PassageEmbedder,
         fn_constructor_kwargs={"settings": settings},
         # From one actor up: the pool grows as CPUs are free rather than waiting for all.
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+        compute=data.ActorPoolStrategy(min_size=1, max_size=actors),
         batch_size=batch_size,
         num_cpus=1,  # Ray Data spreads the pool's actors over the nodes by default
     )
