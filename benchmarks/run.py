@@ -301,7 +301,7 @@ SECTIONS = ("core", "relevance", "latency", "throughput", "quality", "scale", "h
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5, help="repetitions per timing")
+    parser.add_argument("--runs", type=int, default=15, help="repetitions per timing")
     parser.add_argument("--dataset", default="../shared/datasets/scifact", help="BEIR folder")
     parser.add_argument("--split", default="train")
     parser.add_argument("--index-home", default="index", help="where the eval index is cached")
