@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 
 EMBED_BATCH = 256  # passages per Ray Data batch: big enough to keep an actor busy
 PLACEMENT_TIMEOUT = 300  # seconds to wait for CPUs for the shard builds
+ACTOR_START_TIMEOUT = 300  # seconds to wait for the embedding actors to start
 CONNECT_TIMEOUT = 5  # seconds to reach the head before giving up
 
 
@@ -105,7 +106,7 @@ def cluster_rebuild(
 ) -> ClusterReport:
     """Build a sharded index of ``sources`` under ``home`` on the connected Ray cluster.
 
-    ``actors`` is the most embedding actors (default: one per free CPU of the cluster);
+    ``actors`` caps the embedding actors (default and most: one per free CPU of the cluster);
     ``reuse=False`` encodes every passage again.
     """
     ray = ray_module()
@@ -131,7 +132,8 @@ def cluster_rebuild(
 
         clock = time.perf_counter()
         stage(f"embedding {len(texts)} passages on the cluster")
-        vectors, batch_nodes = _embed(texts, settings, actors or _cpu_count(ray))
+        pool = _free_cpus(ray) if actors is None else min(actors, _free_cpus(ray))
+        vectors, batch_nodes = _embed(texts, settings, pool)
         seconds["embed"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -194,7 +196,10 @@ def _embed(
     # Ray Data would log its progress every few seconds; the CLI prints its own stages. Its
     # logging is configured when it is imported, so it is quietened after that.
     data = importlib.import_module("ray.data")
-    data.DataContext.get_current().enable_progress_bars = False
+    context = data.DataContext.get_current()
+    context.enable_progress_bars = False
+    # Every actor is up before the first batch goes out, so that all of them share the work.
+    context.wait_for_min_actors_s = ACTOR_START_TIMEOUT
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     items = [{"hash": digest, "text": text} for digest, text in texts.items()]
     # Small inputs still make a few batches per actor, so that every actor gets work.
@@ -202,15 +207,20 @@ def _embed(
     dataset = data.from_items(items).map_batches(
         PassageEmbedder,
         fn_constructor_kwargs={"settings": settings},
-        # From one actor up: the pool grows as CPUs are free rather than waiting for all.
-        compute=data.ActorPoolStrategy(min_size=1, max_size=actors),
+        compute=data.ActorPoolStrategy(size=actors),
         batch_size=batch_size,
         num_cpus=1,  # Ray Data spreads the pool's actors over the nodes by default
     )
-    for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
-        for digest, vector in zip(batch["hash"], batch["vector"], strict=True):
-            vectors[str(digest)] = vector
-        nodes[str(batch["node"][0])] += 1
+    try:
+        for batch in dataset.iter_batches(batch_size=None, batch_format="numpy"):
+            for digest, vector in zip(batch["hash"], batch["vector"], strict=True):
+                vectors[str(digest)] = vector
+            nodes[str(batch["node"][0])] += 1
+    except ray_module().exceptions.GetTimeoutError:
+        raise SearchkitError(
+            f"the Ray cluster did not start {actors} embedding actors within "
+            f"{ACTOR_START_TIMEOUT} s; pass fewer --actors or free some CPUs"
+        ) from None
     return vectors, nodes
 
 
@@ -322,8 +332,8 @@ def ray_module() -> Any:
         raise SearchkitError('Ray is not installed: pip install "searchkit[cluster]"') from None
 
 
-def _cpu_count(ray: Any) -> int:
-    """One embedding actor per free CPU of the cluster."""
+def _free_cpus(ray: Any) -> int:
+    """How many embedding actors of 1 CPU the cluster can start now."""
     free = int(ray.available_resources().get("CPU", 0))
     if free < 1:
         raise SearchkitError(
