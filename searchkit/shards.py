@@ -22,7 +22,7 @@ from typing import Any
 
 from .errors import IndexCorruptError, IndexNotFoundError
 from .records import Ranked
-from .store import Store, atomic_write, sha256_file
+from .store import Store, atomic_write, read_pointer, sha256_file
 
 POINTER = "CLUSTER"
 _MANIFEST_NAME = re.compile(r"^c(\d{6})$")
@@ -71,14 +71,7 @@ class ClusterStore:
         return self.home / "shards" / f"s{shard:03d}"
 
     def current(self) -> int | None:
-        try:
-            name = (self.home / POINTER).read_text().strip()
-        except FileNotFoundError:
-            return None
-        match = _MANIFEST_NAME.match(name)
-        if match is None:
-            raise IndexCorruptError(f"{self.home / POINTER} names no cluster manifest ({name!r})")
-        return int(match.group(1))
+        return read_pointer(self.home / POINTER, _MANIFEST_NAME, "cluster manifest")
 
     def require_current(self) -> int:
         version = self.current()

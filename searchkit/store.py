@@ -89,6 +89,18 @@ def file_inventory(root: Path) -> dict[str, dict[str, Any]]:
     return inventory
 
 
+def read_pointer(path: Path, pattern: re.Pattern[str], names: str) -> int | None:
+    """The number a pointer file (``CURRENT``, ``CLUSTER``) names, or None when it is absent."""
+    try:
+        name = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    match = pattern.match(name)
+    if match is None:
+        raise IndexCorruptError(f"{path} names no {names} ({name!r})")
+    return int(match.group(1))
+
+
 class Store:
     """One index home directory."""
 
@@ -99,14 +111,7 @@ class Store:
     # ----- reading -----------------------------------------------------------------------
     def current(self) -> int | None:
         """The live generation's number, or None when nothing was published yet."""
-        try:
-            name = (self.home / "CURRENT").read_text().strip()
-        except FileNotFoundError:
-            return None
-        match = _GENERATION.match(name)
-        if match is None:
-            raise IndexCorruptError(f"{self.home / 'CURRENT'} names no generation ({name!r})")
-        return int(match.group(1))
+        return read_pointer(self.home / "CURRENT", _GENERATION, "generation")
 
     def require_current(self) -> int:
         number = self.current()
