@@ -9,7 +9,8 @@ sentence-transformers itself.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -69,9 +70,19 @@ class SentenceTransformerEncoder(ModelFolder):
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> NDArray[np.float32]:
         """Unit-length float32 embeddings, one row per text, in input order."""
-        if self._plain_stack:
-            return self.encode_in_buckets(texts, self._forward, on_batch)
-        return self._encode_with_sentence_transformers(texts, on_batch)
+        import torch
+
+        cores = self._threads or torch.get_num_threads()
+        if not self._plain_stack:
+            with _torch_threads(cores):
+                return self._encode_with_sentence_transformers(texts, on_batch)
+        if self._device != "cpu" or cores == 1:
+            with _torch_threads(cores):
+                return self.encode_in_buckets(texts, self._forward, on_batch)
+        # For a model this small, whole batches side by side, one core each, outrun every
+        # matrix product split across the cores (benchmarks/RESULTS.md).
+        with _torch_threads(1):
+            return self.encode_in_buckets(texts, self._forward, on_batch, workers=cores)
 
     @cached_property
     def _plain_stack(self) -> bool:
@@ -100,8 +111,6 @@ class SentenceTransformerEncoder(ModelFolder):
         import torch
         from transformers import AutoModel
 
-        if self._threads:
-            torch.set_num_threads(self._threads)  # e.g. one Ray actor per CPU
         dtype = torch.bfloat16 if self._precision == "bf16" else torch.float32
         try:
             model = AutoModel.from_pretrained(str(self.folder), local_files_only=True, dtype=dtype)
@@ -137,11 +146,7 @@ class SentenceTransformerEncoder(ModelFolder):
     @cached_property
     def _sentence_transformer(self) -> Any:
         _offline()
-        import torch
         from sentence_transformers import SentenceTransformer
-
-        if self._threads:
-            torch.set_num_threads(self._threads)
 
         try:
             model = SentenceTransformer(
@@ -156,6 +161,20 @@ class SentenceTransformerEncoder(ModelFolder):
 
             model.to(torch.bfloat16)
         return model
+
+
+@contextmanager
+def _torch_threads(count: int) -> Iterator[None]:
+    """torch's intra-op thread count set to ``count`` for a while, then put back: the setting
+    is process-wide, and other torch work in the process keeps its own."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _offline() -> None:

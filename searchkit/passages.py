@@ -18,6 +18,7 @@ from typing import Protocol
 from .records import Document, Passage
 
 TokenCounter = Callable[[str], int]
+SpanCounter = Callable[[int, int], int]  # tokens in text[start:end] of one given text
 MAX_TITLE_TOKENS = 64  # a longer title is left out of the embedded text
 
 _BLANK_LINE = re.compile(r"\n[ \t\r\f\v]*\n")
@@ -40,17 +41,28 @@ def split_passages(
     document: Document,
     settings: PassageSettings | None = None,
     count_tokens: TokenCounter = estimate_tokens,
+    count_spans: SpanCounter | None = None,
 ) -> list[Passage]:
-    """Cut ``document`` into passages that each fit ``settings.max_tokens``."""
+    """Cut ``document`` into passages that each fit ``settings.max_tokens``.
+
+    Tokens are counted with ``count_spans`` over ``document.text`` when given (a counter that
+    tokenizes the document once), else by ``count_tokens`` on each piece.
+    """
     settings = settings or PassageSettings()
     text = document.text
+    count = count_spans or substring_counter(text, count_tokens)
     merged: list[tuple[int, int]] = []
     for region_start, region_end in _regions(document):  # passages never cross a page break
         pieces: list[tuple[int, int]] = []
         for start, end in paragraph_spans(text, region_start, region_end):
-            pieces.extend(_fit(text, start, end, settings.max_tokens, count_tokens))
-        merged.extend(_merge_short(text, pieces, settings, count_tokens))
+            pieces.extend(_fit(text, start, end, settings.max_tokens, count))
+        merged.extend(_merge_short(text, pieces, settings, count))
     return [Passage(document.doc_id, s, e, text[s:e], _page(document.pages, s)) for s, e in merged]
+
+
+def substring_counter(text: str, count_tokens: TokenCounter) -> SpanCounter:
+    """A span counter that counts each span of ``text`` on its own."""
+    return lambda start, end: count_tokens(text[start:end])
 
 
 def _page(page_starts: tuple[int, ...], offset: int) -> int | None:
@@ -92,20 +104,20 @@ def _stripped(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _fit(
-    text: str, start: int, end: int, max_tokens: int, count_tokens: TokenCounter
+    text: str, start: int, end: int, max_tokens: int, count: SpanCounter
 ) -> list[tuple[int, int]]:
     """Split ``text[start:end]`` into consecutive pieces of at most ``max_tokens`` tokens."""
-    if count_tokens(text[start:end]) <= max_tokens:
+    if count(start, end) <= max_tokens:
         return [(start, end)]
     units = _units(text, start, end, _SENTENCE_END)
     if len(units) == 1:
         units = _units(text, start, end, None)
         if len(units) == 1:  # one unbreakable token run: cut by characters
             half = start + (end - start) // 2
-            return _fit(text, start, half, max_tokens, count_tokens) + _fit(
-                text, half, end, max_tokens, count_tokens
+            return _fit(text, start, half, max_tokens, count) + _fit(
+                text, half, end, max_tokens, count
             )
-    return _pack(text, units, max_tokens, count_tokens)
+    return _pack(text, units, max_tokens, count)
 
 
 def _units(
@@ -126,7 +138,7 @@ def _units(
 
 
 def _pack(
-    text: str, units: list[tuple[int, int]], max_tokens: int, count_tokens: TokenCounter
+    text: str, units: list[tuple[int, int]], max_tokens: int, count: SpanCounter
 ) -> list[tuple[int, int]]:
     """Greedily join consecutive units into pieces that fit; split any unit that alone does not.
 
@@ -139,14 +151,14 @@ def _pack(
     current: tuple[int, int] | None = None
     current_tokens = 0
     for unit in units:
-        tokens = count_tokens(text[unit[0] : unit[1]])
+        tokens = count(unit[0], unit[1])
         if current is not None and current_tokens + tokens <= max_tokens:
             current, current_tokens = (current[0], unit[1]), current_tokens + tokens
             continue
         if current is not None:
             pieces.append(current)
         if tokens > max_tokens:
-            pieces.extend(_fit(text, unit[0], unit[1], max_tokens, count_tokens))
+            pieces.extend(_fit(text, unit[0], unit[1], max_tokens, count))
             current, current_tokens = None, 0
         else:
             current, current_tokens = unit, tokens
@@ -154,23 +166,21 @@ def _pack(
         pieces.append(current)
     checked: list[tuple[int, int]] = []
     for start, end in pieces:
-        if count_tokens(text[start:end]) <= max_tokens:
+        if count(start, end) <= max_tokens:
             checked.append((start, end))
         else:
-            checked.extend(
-                _pack_exactly(text, _units(text, start, end, None), max_tokens, count_tokens)
-            )
+            checked.extend(_pack_exactly(text, _units(text, start, end, None), max_tokens, count))
     return checked
 
 
 def _pack_exactly(
-    text: str, units: list[tuple[int, int]], max_tokens: int, count_tokens: TokenCounter
+    text: str, units: list[tuple[int, int]], max_tokens: int, count: SpanCounter
 ) -> list[tuple[int, int]]:
     """Like ``_pack`` for single words, counting each growing piece (slow, always right)."""
     pieces: list[tuple[int, int]] = []
     current: tuple[int, int] | None = None
     for unit in units:
-        if current is not None and count_tokens(text[current[0] : unit[1]]) <= max_tokens:
+        if current is not None and count(current[0], unit[1]) <= max_tokens:
             current = (current[0], unit[1])
             continue
         if current is not None:
@@ -185,7 +195,7 @@ def _merge_short(
     text: str,
     pieces: list[tuple[int, int]],
     settings: PassageSettings,
-    count_tokens: TokenCounter,
+    count: SpanCounter,
 ) -> list[tuple[int, int]]:
     """Join pieces under ``min_words`` words to the following piece, the last to the previous."""
 
@@ -193,7 +203,7 @@ def _merge_short(
         return len(text[span[0] : span[1]].split())
 
     def fits(start: int, end: int) -> bool:
-        return count_tokens(text[start:end]) <= settings.max_tokens
+        return count(start, end) <= settings.max_tokens
 
     merged: list[tuple[int, int]] = []
     pending: tuple[int, int] | None = None
@@ -220,6 +230,9 @@ class TokenWindow(Protocol):
     @property
     def max_tokens(self) -> int: ...
     def count_tokens(self, text: str) -> int: ...
+    def span_counter(self, text: str) -> SpanCounter:
+        """Counts tokens in spans of ``text``, as ``count_tokens`` would count each alone."""
+        ...
 
 
 def embedded_passages(
@@ -232,5 +245,8 @@ def embedded_passages(
     short = title and window.count_tokens(title) <= MAX_TITLE_TOKENS
     context = title + "\n" if short else ""
     budget = window.max_tokens - window.count_tokens(context)
-    passages = split_passages(document, PassageSettings(min_words, budget), window.count_tokens)
+    settings = PassageSettings(min_words, budget)
+    passages = split_passages(
+        document, settings, window.count_tokens, window.span_counter(document.text)
+    )
     return passages, [context + passage.text for passage in passages]

@@ -20,6 +20,7 @@ from searchkit import build_index
 from searchkit.build import load_encoder
 from searchkit.config import Settings
 from searchkit.embed import Encoder
+from searchkit.passages import substring_counter
 
 # Exported ONNX models go to a cache of this test run, so every run exports (and so tests the
 # export) once, and subprocesses see the same cache.
@@ -71,6 +72,9 @@ class HashEncoder:
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+    def span_counter(self, text: str) -> Callable[[int, int], int]:
+        return substring_counter(text, self.count_tokens)
 
     def encode(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None

@@ -54,6 +54,19 @@ def test_backends_agree_with_sentence_transformers(
     assert encoder.variant == backend.split("-")[1]
 
 
+def test_batches_on_parallel_workers_give_the_sequential_vectors() -> None:
+    import torch
+
+    texts = [" ".join(f"protein{i % 7} binds cell{j}" for j in range(i % 60)) for i in range(90)]
+    sequential = load_encoder(Settings(), "torch-fp32", threads=1).encode(texts)
+    threads_before = torch.get_num_threads()
+    progress: list[int] = []
+    parallel = load_encoder(Settings(), "torch-fp32", threads=2).encode(texts, progress.append)
+    assert sum(progress) == len(texts) and len(progress) > 2  # several batches, all reported
+    assert np.allclose(parallel, sequential, atol=1e-5)
+    assert torch.get_num_threads() == threads_before  # the process keeps its own setting
+
+
 def test_every_backend_shares_the_weights_fingerprint(real_encoder: Encoder) -> None:
     query = load_query_encoder(Settings())
     assert query.fingerprint == real_encoder.fingerprint

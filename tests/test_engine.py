@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from searchkit.embed import Encoder
 from searchkit.errors import ModelMismatchError, QuerySyntaxError, UserInputError
 from searchkit.fusion import FusionOptions
 
-from .conftest import EXACT_QUERY, PARAPHRASE_QUERY, HashEncoder
+from .conftest import EXACT_QUERY, PARAPHRASE_QUERY, SEEDS, HashEncoder
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +143,33 @@ def test_long_paragraphs_fit_the_model_window(real_encoder: Encoder) -> None:
     passages = split_passages(Document("d", text), settings, real_encoder.count_tokens)
     assert len(passages) > 1
     assert all(real_encoder.count_tokens(p.text) <= real_encoder.max_tokens for p in passages)
+
+
+def test_span_counts_from_one_tokenization_match_counting_each_span(
+    real_encoder: Encoder,
+) -> None:
+    import random
+
+    from searchkit.documents import iter_documents
+    from searchkit.passages import PassageSettings, split_passages
+
+    seed = next(iter_documents([SEEDS])).text
+    text = seed + "\n\nNaïve café — “quoted” 中文字符, e.g. URLs like https://x.org/a?b=c.\x00 end"
+    count = real_encoder.span_counter(text)
+    words = [0, *(m.end() for m in re.finditer(r"\s+", text)), len(text)]
+    picks = random.Random(7)
+    for _ in range(300):
+        start, end = sorted(picks.sample(words, 2))
+        assert count(start, end) == real_encoder.count_tokens(text[start:end])
+    for start, end in [(3, 40), (0, 17), (11, len(text) - 5)]:  # cuts inside words
+        assert count(start, end) == real_encoder.count_tokens(text[start:end])
+    document = next(iter_documents([SEEDS]))
+    settings = PassageSettings(25, 60)  # a small window, so that paragraphs get cut
+    by_span = split_passages(document, settings, real_encoder.count_tokens, count_spans=None)
+    in_place = split_passages(
+        document, settings, real_encoder.count_tokens, real_encoder.span_counter(document.text)
+    )
+    assert by_span == in_place
 
 
 def test_semantic_highlights_when_asked(seeds: SearchEngine) -> None:
