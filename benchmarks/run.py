@@ -120,17 +120,24 @@ class Results:
     hybrid_scale: dict[str, Any] = field(default_factory=dict)
     ingest: IngestRow | None = None
     cluster: dict[str, Any] = field(default_factory=dict)
+    # When each section was last measured: `--only` runs leave the other sections' figures.
+    measured: dict[str, str] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def write_results(results: Results) -> None:
     core, relevance, explain, http = results.core, results.relevance, results.explain, results.http
     dataset, split = results.dataset, results.split
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = _now()
     lines = [
         "# Benchmark results",
         "",
         f"Written by `make bench` (`python benchmarks/run.py`) on {stamp}.",
         f"Machine: {machine()}.",
+        *_measured_lines(results.measured),
         "",
         "## Core: build and cold-process queries on the seed corpus",
         "",
@@ -235,8 +242,17 @@ def write_results(results: Results) -> None:
         "hybrid_scale": results.hybrid_scale,
         "ingest": asdict(results.ingest) if results.ingest else None,
         "cluster": results.cluster,
+        "measured": results.measured,
     }
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(payload, indent=2))
+
+
+def _measured_lines(measured: dict[str, str]) -> list[str]:
+    """When each section was measured (`--only` reruns leave sections of different ages)."""
+    if not measured:
+        return []
+    dates = "; ".join(f"{name} {measured[name]}" for name in SECTIONS if name in measured)
+    return [f"Sections measured: {dates}."]
 
 
 def _cold_start_goals(core: list[Row]) -> list[str]:
@@ -271,6 +287,7 @@ def load_results(path: Path) -> Results:
         hybrid_scale=saved.get("hybrid_scale") or {},
         ingest=IngestRow(**ingest) if ingest else None,
         cluster=saved.get("cluster") or {},
+        measured=saved.get("measured") or {},
     )
 
 
@@ -341,6 +358,7 @@ def main() -> None:
     for section in wanted:
         # Each section is saved as soon as it is done: a late failure keeps the earlier figures.
         run_section(section, results, dataset_dir, args)
+        results.measured[section] = _now()
         write_results(results)
     print("wrote benchmarks/RESULTS.md and benchmarks/results.json")
 

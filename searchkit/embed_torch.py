@@ -27,7 +27,7 @@ class SentenceTransformerEncoder(ModelFolder):
     """A sentence-transformers model on torch, loaded lazily from a local folder.
 
     ``precision="bf16"`` casts the weights to bf16: on CPUs with AMX (and on GPUs) builds run
-    2.2x faster than in fp32 here (benchmarks/RESULTS.md), with vectors within 1e-3 cosine of
+    3x faster than in fp32 here (benchmarks/RESULTS.md), with vectors within 1e-3 cosine of
     fp32's (tests/test_encoders.py).
     """
 
