@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from .embed_batches import BATCH_TOKENS, MAX_BATCH, length_buckets, pad_rows, run_batches
 from .errors import ModelLoadError
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ _SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two places of the model's window
 # Pre-tokenizers that split words at whitespace before anything else sees them.
 _WHITESPACE_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
-# Padded tokens per forward pass: batches long enough to keep both cores busy, short enough
-# that one long text does not pad many short ones.
-BATCH_TOKENS = 4096
-MAX_BATCH = 128
 
 Backend = Literal["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"]
 BACKENDS: tuple[Backend, ...] = ("torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
@@ -230,24 +227,13 @@ class ModelFolder:
 
         # Longest batches first, so that no worker is left with a long one at the end.
         batches = list(length_buckets(lengths, BATCH_TOKENS, MAX_BATCH))[::-1]
-        for batch, vectors in zip(batches, _mapped(encode_batch, batches, workers), strict=True):
+        for batch, vectors in zip(
+            batches, run_batches(encode_batch, batches, workers), strict=True
+        ):
             rows[batch] = vectors
             if on_batch is not None:
                 on_batch(len(batch))
         return rows
-
-
-def _mapped(
-    function: Callable[[list[int]], NDArray[np.float32]], batches: list[list[int]], workers: int
-) -> Iterator[NDArray[np.float32]]:
-    """``function`` over ``batches`` in order, on ``workers`` threads when more than one."""
-    if workers <= 1:
-        yield from map(function, batches)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(workers, thread_name_prefix="searchkit-encode") as pool:
-        yield from pool.map(function, batches)
 
 
 def _at_whitespace(text: str, offset: int) -> bool:
@@ -271,33 +257,6 @@ def read_pooling(folder: Path) -> dict[str, Any]:
         raise ModelLoadError(f"model folder {folder} has no 1_Pooling/config.json")
     pooling: dict[str, Any] = json.loads(config.read_text())
     return pooling
-
-
-def length_buckets(
-    lengths: Sequence[int], batch_tokens: int, max_batch: int
-) -> Iterator[list[int]]:
-    """Indexes grouped by similar length, each group within ``batch_tokens`` once padded."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    batch: list[int] = []
-    for index in order:
-        padded = lengths[index] * (len(batch) + 1)  # sorted, so this one is the longest
-        if batch and (padded > batch_tokens or len(batch) == max_batch):
-            yield batch
-            batch = []
-        batch.append(index)
-    if batch:
-        yield batch
-
-
-def pad_rows(rows: list[list[int]], width: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    import numpy as np
-
-    ids = np.zeros((len(rows), width), dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for r, row in enumerate(rows):
-        ids[r, : len(row)] = row
-        mask[r, : len(row)] = 1
-    return ids, mask
 
 
 def cpu_has_fast_bf16() -> bool:

@@ -12,13 +12,13 @@ from searchkit import build_index
 from searchkit.config import Settings
 from searchkit.embed import (
     Encoder,
-    length_buckets,
     load_encoder,
     load_query_encoder,
     passage_backend,
     read_pooling,
     resolve_model,
 )
+from searchkit.embed_batches import length_buckets
 from searchkit.errors import ModelLoadError
 
 from .conftest import FIXTURE_DOCS, HashEncoder

@@ -18,6 +18,7 @@ STAGES = {
     "passages",
     "lexical",
     "embed",
+    "embed_batches",
     "embed_torch",
     "embed_onnx",
     "vectors",
@@ -26,7 +27,7 @@ STAGES = {
     "store",
     "catalog",
 }
-EMBEDDING = {"embed", "embed_torch", "embed_onnx"}
+EMBEDDING = {"embed", "embed_batches", "embed_torch", "embed_onnx"}
 COMPOSERS = {
     "build",
     "engine",
@@ -58,7 +59,7 @@ INTERFACES = {
 ALLOWED = {
     **{name: set() for name in LEAVES},
     **dict.fromkeys(STAGES, LEAVES),
-    # One stage in three modules: the protocol and its two backends.
+    # One stage in four modules: the protocol, its batching and its two backends.
     **dict.fromkeys(EMBEDDING, LEAVES | EMBEDDING),
     **dict.fromkeys(COMPOSERS, LEAVES | STAGES | COMPOSERS),
     **dict.fromkeys(EVALUATION, LEAVES | COMPOSERS | EVALUATION | {"embed", "fusion"}),
