@@ -139,7 +139,7 @@ class ModelFolder:
         """Counts the tokens of spans of ``text`` from one tokenization of all of it.
 
         Splitting a document asks for the count of many overlapping spans; tokenizing each
-        of them took half the time of reading SciFact. A span cut at whitespace counts the
+        of them took most of the time of reading SciFact. A span cut at whitespace counts the
         same in place as alone when the tokenizer splits words at whitespace first (BERT's
         does); other spans and other tokenizers are counted alone.
         """
