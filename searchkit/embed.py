@@ -138,8 +138,8 @@ class ModelFolder:
     def span_counter(self, text: str) -> Callable[[int, int], int]:
         """Counts the tokens of spans of ``text`` from one tokenization of all of it.
 
-        Splitting a document asks for the count of many overlapping spans; tokenizing each
-        of them took most of the time of reading SciFact. A span cut at whitespace counts the
+        Splitting a document asks for the count of many overlapping spans, and tokenizing each
+        of them tokenizes the same text several times over. A span cut at whitespace counts the
         same in place as alone when the tokenizer splits words at whitespace first (BERT's
         does); other spans and other tokenizers are counted alone.
         """

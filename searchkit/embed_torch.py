@@ -80,7 +80,7 @@ class SentenceTransformerEncoder(ModelFolder):
             with _torch_threads(cores):
                 return self.encode_in_buckets(texts, self._forward, on_batch)
         # For a model this small, whole batches side by side, one core each, outrun every
-        # matrix product split across the cores: 10 to 25% less encoding time on 2 cores.
+        # matrix product split across the cores (README, "Design notes").
         with _torch_threads(1):
             return self.encode_in_buckets(texts, self._forward, on_batch, workers=cores)
 

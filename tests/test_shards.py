@@ -37,6 +37,16 @@ def _sharded(corpus: Path, home: Path, encoder: HashEncoder) -> ClusterStore:
     return store
 
 
+def _one_and_sharded(
+    tmp_path: Path, corpus: Path, encoder: HashEncoder
+) -> tuple[SearchEngine, ClusterStore]:
+    """The corpus as one index and as ``SHARDS`` shards, built with the same encoder."""
+    build_index([corpus], tmp_path / "one", encoder=encoder)
+    return SearchEngine.open(tmp_path / "one", encoder=encoder), _sharded(
+        corpus, tmp_path / "sharded", encoder
+    )
+
+
 def _engine(store: ClusterStore, encoder: HashEncoder) -> ClusterEngine:
     settings = Settings()
     manifest = store.manifest(store.require_current())
@@ -63,9 +73,7 @@ def test_merge_leg_keeps_the_global_top_by_score() -> None:
 def test_fan_out_answers_like_one_index(
     tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
 ) -> None:
-    build_index([corpus], tmp_path / "one", encoder=hash_encoder)
-    local = SearchEngine.open(tmp_path / "one", encoder=hash_encoder)
-    store = _sharded(corpus, tmp_path / "sharded", hash_encoder)
+    local, store = _one_and_sharded(tmp_path, corpus, hash_encoder)
     sharded = _engine(store, hash_encoder)
     manifest = store.manifest(store.require_current())
     assert manifest["counts"]["documents"] == local.info()["documents"]
@@ -116,9 +124,7 @@ def test_open_sharded_needs_a_cluster_manifest(tmp_path: Path) -> None:
 def test_global_idf_scores_bm25_as_one_index_would(
     tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
 ) -> None:
-    build_index([corpus], tmp_path / "one", encoder=hash_encoder)
-    local = SearchEngine.open(tmp_path / "one", encoder=hash_encoder)
-    store = _sharded(corpus, tmp_path / "sharded", hash_encoder)
+    local, store = _one_and_sharded(tmp_path, corpus, hash_encoder)
 
     def ratios(global_idf: bool) -> list[float]:
         sharded = _engine(store, hash_encoder)
