@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from searchkit import build_index
+from searchkit.choices import Mode
 from searchkit.config import Settings
 from searchkit.embed import load_encoder
-from searchkit.engine import SearchEngine
-from searchkit.evaluate import evaluate, load_beir
-from searchkit.fanout import ClusterEngine, open_sharded
-from searchkit.precomputed import PrecomputedEncoder, stored_vectors
-from searchkit.records import Mode
+from searchkit.evaluation.evaluate import evaluate, load_beir
+from searchkit.search.engine import SearchEngine, open_sharded
+from searchkit.sharded.precomputed import PrecomputedEncoder, stored_vectors
 
 REPO = Path(__file__).resolve().parent.parent
 PORT = 18321
@@ -61,7 +60,7 @@ def stop_cluster(cluster: Any) -> None:
 
 
 def rebuild(corpus: Path, home: Path, settings: Settings) -> dict[str, Any]:
-    from searchkit.cluster import cluster_rebuild
+    from searchkit.sharded.ray_build import cluster_rebuild
 
     started = time.perf_counter()
     report = cluster_rebuild([corpus], home, settings, 2, reuse=False)
@@ -77,7 +76,7 @@ def search(text: str, mode: str) -> dict[str, Any]:
     return answer
 
 
-def agreement(local: SearchEngine, sharded: ClusterEngine, queries: list[str]) -> dict[str, float]:
+def agreement(local: SearchEngine, sharded: SearchEngine, queries: list[str]) -> dict[str, float]:
     """Per mode: the share of queries whose top 10 is identical, and mean top-10 overlap."""
     figures = {}
     modes: tuple[Mode, ...] = ("vector", "bm25", "hybrid")
@@ -181,7 +180,7 @@ def main() -> None:
         home = Path(tmp) / "two"
         results["rebuild_2_nodes"] = rebuild(dataset.corpus, home, settings)
 
-        from searchkit.cluster_serve import serve_cluster
+        from searchkit.sharded.ray_serve import serve_cluster
 
         serve_cluster(cluster.address, home, settings, host="127.0.0.2", port=PORT, replicas=2)
         results.update(serve_figures(home, settings, dataset, queries))

@@ -16,9 +16,10 @@ import tantivy
 import torch
 from sentence_transformers import SentenceTransformer
 
-from searchkit.embed import resolve_model
-from searchkit.engine import SearchEngine
-from searchkit.lexical import ANALYZER_NAME, analyzer, query_terms
+from searchkit.embed.model import resolve_model
+from searchkit.search.engine import SearchEngine
+from searchkit.storage.lexical import ANALYZER_NAME, analyzer, query_terms
+from searchkit.storage.store import Store
 
 CANDIDATES = 300
 
@@ -41,7 +42,7 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
     engine = SearchEngine.open(index)
-    root = engine.store.path(engine.generation)
+    root = Store(engine.home).path(engine.generation)
     raw_index = tantivy.Index.open(str(root / "lexical"))
     raw_index.register_tokenizer(ANALYZER_NAME, analyzer())
     searcher, schema = raw_index.searcher(), raw_index.schema

@@ -9,8 +9,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from searchkit.config import Settings
-from searchkit.evaluate import encode_queries, load_beir, open_eval_engine, run_queries, score
-from searchkit.fusion import FusionOptions
+from searchkit.evaluation.evaluate import (
+    encode_queries,
+    load_beir,
+    open_eval_engine,
+    run_queries,
+    score,
+)
+from searchkit.search.fusion import FusionOptions
 
 
 @dataclass

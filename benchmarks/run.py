@@ -34,7 +34,7 @@ from scale import VectorRow, hybrid_at_scale, vector_rows
 from throughput import ThroughputRow, quality_rows, throughput_rows
 
 from searchkit.config import Settings
-from searchkit.evaluate import cached_index_dir, load_beir
+from searchkit.evaluation.evaluate import cached_index_dir, load_beir
 
 REPO = Path(__file__).resolve().parent.parent
 SEARCHKIT = str(Path(sys.executable).with_name("searchkit"))
@@ -296,7 +296,7 @@ def scale(results: Results, index: Path, dataset_dir: Path, queries: list[str], 
     import numpy as np
 
     from searchkit.embed import load_query_encoder
-    from searchkit.store import Store
+    from searchkit.storage.store import Store
 
     store = Store(index)
     dimension = store.manifest(store.require_current())["model"]["dimension"]

@@ -33,7 +33,8 @@ import numpy as np
 from searchkit import SearchEngine, build_index
 from searchkit.config import Settings
 from searchkit.embed import ModelFolder, load_query_encoder
-from searchkit.vectors import IndexPlan, VectorIndex, build_vector_index
+from searchkit.storage.store import Store
+from searchkit.storage.vectors import IndexPlan, VectorIndex, build_vector_index
 
 NOISE = 0.08  # per dimension: a synthetic vector keeps cosine ~0.6 with the embedding it came from
 DEPTH = 300  # what each leg asks for in a hybrid query
@@ -228,7 +229,7 @@ def stage_query(index: Path, queries: list[str]) -> dict[str, Any]:
 
 def _engine_recall(engine: SearchEngine, queries: list[str], settings: Settings) -> float:
     """Recall@10 of the index's own vector search against exact search over its stored vectors."""
-    root = engine.store.path(engine.generation)
+    root = Store(engine.home).path(engine.generation)
     dimension = engine.manifest["model"]["dimension"]
     stored = np.fromfile(root / "embeddings.f32", dtype=np.float32).reshape(-1, dimension)
     probes = load_query_encoder(settings).encode(queries)

@@ -14,8 +14,10 @@ from typing import Any
 from sentence_transformers import SentenceTransformer
 
 from searchkit import build_index
+from searchkit.choices import Backend
 from searchkit.config import Settings
-from searchkit.embed import Backend, Encoder, load_encoder, passage_backend, resolve_model
+from searchkit.embed import Encoder, load_encoder, passage_backend
+from searchkit.embed.model import resolve_model
 
 BACKENDS: tuple[Backend, ...] = ("torch-fp32", "onnx-fp32", "onnx-int8", "torch-bf16")
 
@@ -92,7 +94,7 @@ def _row(what: str, passages: int, seconds: list[float]) -> ThroughputRow:
 
 def quality_rows(dataset: Path, split: str, home: Path) -> dict[str, dict[str, float]]:
     """nDCG@10 per mode for each passage backend (the evaluation index is cached per backend)."""
-    from searchkit.evaluate import evaluate, load_beir, open_eval_engine
+    from searchkit.evaluation.evaluate import evaluate, load_beir, open_eval_engine
 
     beir = load_beir(dataset, split)
     scores = {}

@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .build import build_index
+    from .build.builder import build_index
     from .config import Settings
-    from .engine import SearchEngine
     from .errors import SearchkitError
+    from .search.engine import SearchEngine
 
 _LAZY = {
-    "SearchEngine": "searchkit.engine",
-    "build_index": "searchkit.build",
+    "SearchEngine": "searchkit.search.engine",
+    "build_index": "searchkit.build.builder",
     "Settings": "searchkit.config",
     "SearchkitError": "searchkit.errors",
 }

@@ -6,10 +6,11 @@ Built by the CLI or an application factory, never at import time.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .choices import Aggregation, BackendChoice, FusionMethod, QueryBackend, VectorIndexChoice
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -40,11 +41,11 @@ class Settings(BaseSettings):
         description="sentence-transformers model: the bundled default, a local path or a name",
     )
     device: str = Field(default="cpu", description="torch device for encoding (cpu, cuda)")
-    backend: Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"] = Field(
+    backend: BackendChoice = Field(
         default="auto",
         description="passage encoder; auto: torch-bf16 on GPUs and CPUs with AMX, else onnx-int8",
     )
-    query_backend: Literal["torch-fp32", "onnx-fp32", "onnx-int8"] = Field(
+    query_backend: QueryBackend = Field(
         default="onnx-fp32", description="query encoder (ONNX Runtime needs no torch)"
     )
     model_cache: Path | None = Field(
@@ -58,14 +59,14 @@ class Settings(BaseSettings):
     # Fusion defaults chosen by `searchkit tune` on half of SciFact train and confirmed on the
     # other half (benchmarks/RESULTS.md): z-scored scores, equal weights, 300 passages per leg.
     candidates: int = Field(default=300, ge=1, le=10_000, description="top-N per leg")
-    fusion: Literal["rrf", "minmax", "zscore"] = "zscore"
+    fusion: FusionMethod = "zscore"
     rrf_k: int = Field(default=60, ge=1)
     vector_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="vector leg's share")
-    aggregate: Literal["max", "decay"] = Field(default="max", description="passages -> document")
+    aggregate: Aggregation = Field(default="max", description="passages -> document")
     decay: float = Field(default=0.3, ge=0.0, le=1.0)
     # Vector index: exact search up to exact_limit passages, HNSW beyond (benchmarks/RESULTS.md
     # has the recall and latency at each size that chose these).
-    vector_index: Literal["auto", "flat", "hnsw"] = "auto"
+    vector_index: VectorIndexChoice = "auto"
     exact_limit: int = Field(default=100_000, ge=0, description="auto: largest exact index")
     hnsw_m: int = Field(default=16, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=40, ge=8)

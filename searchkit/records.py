@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-Mode = Literal["hybrid", "bm25", "vector"]
-MODES: tuple[Mode, ...] = ("hybrid", "bm25", "vector")
+from .choices import Mode
+
 SpanKind = Literal["lexical", "semantic"]
 
 

@@ -9,18 +9,22 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
 from searchkit import build_index
-from searchkit.build import load_encoder
+from searchkit.build.builder import load_encoder
 from searchkit.config import Settings
 from searchkit.embed import Encoder
-from searchkit.passages import substring_counter
+from searchkit.ingest.passages import substring_counter
+from searchkit.storage.sharded import ShardedStore, shard_of
 
 # Exported ONNX models go to a cache of this test run, so every run exports (and so tests the
 # export) once, and subprocesses see the same cache.
@@ -61,6 +65,36 @@ EXACT_QUERY = "sourdough starter"  # words that appear verbatim in bread.md
 PARAPHRASE_QUERY = "swap the grease in my car"  # oil.txt, in other words
 
 
+# Fixtures that load the real model: a test that asks for one is marked ``slow``.
+REAL_MODEL_FIXTURES = {"real_encoder", "seeds_index", "fixture_index"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on at ``host`` right now."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_until_up(url: str, timeout: float = 120.0) -> None:
+    """Wait until the searchkit service at ``url`` answers ``/healthz`` with 200."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} did not come up in {timeout:.0f} s"
+        time.sleep(0.2)
+
+
 class HashEncoder:
     """A fake encoder: unit-length bag-of-hashed-words vectors. For pure-logic tests only."""
 
@@ -87,6 +121,27 @@ class HashEncoder:
         if on_batch is not None:
             on_batch(len(texts))
         return rows
+
+
+def build_sharded(corpus: Path, home: Path, encoder: Encoder, shards: int = 2) -> ShardedStore:
+    """``corpus`` as a sharded home of ``shards`` shards, built without Ray: each shard an
+    ordinary build of the documents ``shard_of`` sends it, then one cluster manifest."""
+    store = ShardedStore(home)
+    for shard in range(shards):
+        build_index(
+            [corpus],
+            store.shard_home(shard),
+            encoder=encoder,
+            allow_shrink=True,
+            only=lambda document, shard=shard: shard_of(document.doc_id, shards) == shard,
+        )
+    model = {
+        "name": encoder.name,
+        "fingerprint": encoder.fingerprint,
+        "dimension": encoder.dimension,
+    }
+    store.publish([store.shard_entry(s) for s in range(shards)], model, [str(corpus)])
+    return store
 
 
 def write_corpus(root: Path, docs: dict[str, str]) -> Path:

@@ -10,7 +10,7 @@ import pytest
 
 from searchkit import SearchEngine, build_index
 from searchkit.errors import BuildLockedError, IndexCorruptError, IndexNotFoundError, SourceError
-from searchkit.store import Store, atomic_write
+from searchkit.storage.store import Store, atomic_write
 
 from .conftest import FIXTURE_DOCS, HashEncoder
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import threading
@@ -25,10 +24,11 @@ import pytest
 from searchkit import build_index
 from searchkit.config import Settings
 from searchkit.embed import load_encoder, load_query_encoder
-from searchkit.engine import SearchEngine
-from searchkit.fanout import ClusterEngine, LocalShard
-from searchkit.precomputed import PrecomputedEncoder, stored_vectors
-from searchkit.shards import ClusterStore
+from searchkit.search.engine import SearchEngine, open_sharded
+from searchkit.sharded.precomputed import PrecomputedEncoder, stored_vectors
+from searchkit.storage.sharded import ShardedStore
+
+from .conftest import free_port
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 ray = pytest.importorskip("ray", reason="needs the 'cluster' extra")
@@ -59,12 +59,6 @@ def _write_corpus(folder: Path, per_topic: int = 12) -> Path:
     return folder
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.2", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Any]:
     from ray.cluster_utils import Cluster
@@ -77,7 +71,7 @@ def cluster() -> Iterator[Any]:
         "num_cpus": 2,
         "include_dashboard": True,
         "dashboard_host": "127.0.0.2",
-        "dashboard_port": _free_port(),
+        "dashboard_port": free_port("127.0.0.2"),
     }
     nodes = Cluster(initialize_head=True, head_node_args=head)
     nodes.dashboard_url = f"http://127.0.0.2:{head['dashboard_port']}"
@@ -95,7 +89,7 @@ def cluster() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def built(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from searchkit.cluster import cluster_rebuild
+    from searchkit.sharded.ray_build import cluster_rebuild
 
     root = tmp_path_factory.mktemp("cluster")
     corpus = _write_corpus(root / "corpus")
@@ -110,13 +104,9 @@ def built(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, A
     return {"root": root, "corpus": corpus, "settings": settings, "report": report}
 
 
-def _cluster_engine(built: dict[str, Any]) -> ClusterEngine:
+def _cluster_engine(built: dict[str, Any]) -> SearchEngine:
     settings = built["settings"]
-    store = ClusterStore(built["root"] / "sharded")
-    manifest = store.manifest(store.require_current())
-    clients = [LocalShard(store.shard_home(s), settings) for s in range(len(manifest["shards"]))]
-    encoder = load_query_encoder(settings)
-    return ClusterEngine(manifest, clients, settings, lambda: encoder)
+    return open_sharded(built["root"] / "sharded", settings, load_query_encoder(settings))
 
 
 def _top(hits: list[Any]) -> list[tuple[str, int]]:
@@ -129,7 +119,7 @@ def test_rebuild_spreads_embedding_and_shards_over_both_nodes(built: dict[str, A
     assert report.encoded == report.passages > 0
     assert len(report.embed_batches_per_node) == 2, report.embed_batches_per_node
     assert len(set(report.shard_nodes)) == 2
-    store = ClusterStore(built["root"] / "sharded")
+    store = ShardedStore(built["root"] / "sharded")
     manifest = store.manifest(store.require_current())
     assert sum(s["counts"]["documents"] for s in manifest["shards"]) == 48
     for entry in manifest["shards"]:
@@ -155,7 +145,7 @@ def test_sharded_vector_results_equal_one_local_index(built: dict[str, Any]) -> 
 
 
 def test_a_second_rebuild_reuses_every_vector(built: dict[str, Any]) -> None:
-    from searchkit.cluster import cluster_rebuild
+    from searchkit.sharded.ray_build import cluster_rebuild
 
     settings = built["settings"]
     report = cluster_rebuild([built["corpus"]], built["root"] / "sharded", settings, 2, actors=2)
@@ -183,7 +173,7 @@ def test_rebuild_runs_as_a_submitted_job_and_the_cli_queries_it(
         status = client.get_job_status(job)
     assert status == JobStatus.SUCCEEDED, client.get_job_logs(job)[-2000:]
     print(f"rebuild as a Ray job: {time.perf_counter() - started:.1f} s")
-    assert len(ClusterStore(home).manifest(ClusterStore(home).require_current())["shards"]) == 2
+    assert len(ShardedStore(home).manifest(ShardedStore(home).require_current())["shards"]) == 2
 
     # `searchkit query` on a sharded index searches its shards in-process.
     for text in QUERIES[:2]:
@@ -208,11 +198,11 @@ def test_sharded_service_rolls_out_and_survives_losing_a_node(
 ) -> None:
     from ray import serve
 
-    from searchkit.cluster import cluster_rebuild
-    from searchkit.cluster_serve import APP_NAME, serve_cluster
+    from searchkit.sharded.ray_build import cluster_rebuild
+    from searchkit.sharded.ray_serve import APP_NAME, serve_cluster
 
     settings, home = built["settings"], built["root"] / "sharded"
-    port = _free_port()
+    port = free_port("127.0.0.2")
     serve_cluster(cluster.address, home, settings, host="127.0.0.2", port=port, replicas=2)
     local = SearchEngine.open(built["root"] / "local", settings)
     for text in QUERIES:

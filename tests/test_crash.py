@@ -20,11 +20,11 @@ import pytest
 from typer.testing import CliRunner
 
 from searchkit import SearchEngine, build_index
-from searchkit.build import CRASH_AFTER_VARIABLE, CRASH_POINTS
+from searchkit.build.builder import CRASH_AFTER_VARIABLE, CRASH_POINTS
+from searchkit.build.lifecycle import verify
 from searchkit.cli import app
 from searchkit.embed import Encoder
-from searchkit.lifecycle import verify
-from searchkit.store import Store
+from searchkit.storage.store import Store
 
 from .conftest import FIXTURE_DOCS, SEEDS, write_corpus
 
@@ -144,7 +144,7 @@ def test_full_disk_leaves_live_index_byte_identical(
     if not mounted:  # not root: inject ENOSPC where the vectors are written
         import errno
 
-        import searchkit.build as build_module
+        import searchkit.build.builder as build_module
 
         real_write = build_module.atomic_write
 

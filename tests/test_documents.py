@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from searchkit.documents import IngestStats, iter_documents
 from searchkit.errors import SourceError
+from searchkit.ingest.documents import IngestStats, iter_documents
 
 from .conftest import FIXTURE_DOCS, SEEDS, write_corpus
 

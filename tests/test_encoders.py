@@ -10,15 +10,9 @@ import pytest
 
 from searchkit import build_index
 from searchkit.config import Settings
-from searchkit.embed import (
-    Encoder,
-    load_encoder,
-    load_query_encoder,
-    passage_backend,
-    read_pooling,
-    resolve_model,
-)
-from searchkit.embed_batches import length_buckets
+from searchkit.embed import Encoder, load_encoder, load_query_encoder, passage_backend
+from searchkit.embed.batches import length_buckets
+from searchkit.embed.model import read_pooling, resolve_model
 from searchkit.errors import ModelLoadError
 
 from .conftest import FIXTURE_DOCS, HashEncoder
@@ -128,7 +122,7 @@ def test_a_new_precision_re_encodes_everything(tmp_path: Path, corpus: Path) -> 
 def test_other_module_stacks_run_through_sentence_transformers(
     reference: np.ndarray, precision: str
 ) -> None:
-    from searchkit.embed_torch import SentenceTransformerEncoder
+    from searchkit.embed.torch_backend import SentenceTransformerEncoder
 
     encoder = SentenceTransformerEncoder(Settings().model, precision=precision)
     encoder.__dict__["_plain_stack"] = False  # as for a model with, say, a Dense module

@@ -10,7 +10,7 @@ import pytest
 from searchkit import SearchEngine
 from searchkit.embed import Encoder
 from searchkit.errors import ModelMismatchError, QuerySyntaxError, UserInputError
-from searchkit.fusion import FusionOptions
+from searchkit.search.fusion import FusionOptions
 
 from .conftest import EXACT_QUERY, PARAPHRASE_QUERY, SEEDS, HashEncoder
 
@@ -135,7 +135,7 @@ def test_real_tokenizer_counts_whole_texts(real_encoder: Encoder) -> None:
 
 
 def test_long_paragraphs_fit_the_model_window(real_encoder: Encoder) -> None:
-    from searchkit.passages import PassageSettings, split_passages
+    from searchkit.ingest.passages import PassageSettings, split_passages
     from searchkit.records import Document
 
     text = " ".join(f"Finding number {i} concerns the hippocampal protein CREB." for i in range(80))
@@ -150,8 +150,8 @@ def test_span_counts_from_one_tokenization_match_counting_each_span(
 ) -> None:
     import random
 
-    from searchkit.documents import iter_documents
-    from searchkit.passages import PassageSettings, split_passages
+    from searchkit.ingest.documents import iter_documents
+    from searchkit.ingest.passages import PassageSettings, split_passages
 
     seed = next(iter_documents([SEEDS])).text
     text = seed + "\n\nNaïve café — “quoted” 中文字符, e.g. URLs like https://x.org/a?b=c.\x00 end"

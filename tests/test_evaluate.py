@@ -14,15 +14,22 @@ from searchkit.cli import app
 from searchkit.config import Settings
 from searchkit.embed import Encoder
 from searchkit.errors import SourceError
-from searchkit.evaluate import (
+from searchkit.evaluation.evaluate import (
     cached_index_dir,
     evaluate,
     load_beir,
     open_eval_engine,
     score,
 )
-from searchkit.fusion import FusionOptions
-from searchkit.tune import Gain, Measured, TuneReport, bootstrap_gain, chosen_options, split_queries
+from searchkit.evaluation.tune import (
+    Gain,
+    Measured,
+    TuneReport,
+    bootstrap_gain,
+    chosen_options,
+    split_queries,
+)
+from searchkit.search.fusion import FusionOptions
 
 CORPUS = [
     ("d1", "Sourdough", "A sourdough starter is a culture of wild yeast used to leaven bread."),
@@ -102,8 +109,8 @@ def test_eval_index_is_cached_under_the_index_home(
     engine: SearchEngine, dataset_dir: Path, real_encoder: Encoder
 ) -> None:
     dataset = load_beir(dataset_dir, "test")
-    home = engine.store.home.parent.parent
-    assert engine.store.home == cached_index_dir(home, dataset, Settings(index_dir=home))
+    home = engine.home.parent.parent
+    assert engine.home == cached_index_dir(home, dataset, Settings(index_dir=home))
     again = open_eval_engine(dataset, home, Settings(index_dir=home), real_encoder)
     assert again.generation == engine.generation == 1  # reused, not rebuilt
     # Nothing was written beside the dataset.

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from searchkit.fusion import (
+from searchkit.records import Ranked
+from searchkit.search.fusion import (
     FusionOptions,
     aggregate_documents,
     cap_per_group,
@@ -11,7 +12,6 @@ from searchkit.fusion import (
     reciprocal_rank_fusion,
     single_leg,
 )
-from searchkit.records import Ranked
 
 
 def test_rrf_matches_hand_computed_scores() -> None:

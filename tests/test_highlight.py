@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from searchkit.highlight import merge_spans, segments, to_html
-from searchkit.lexical import query_terms, term_spans
 from searchkit.records import Span
+from searchkit.search.highlight import merge_spans, segments, to_html
+from searchkit.storage.lexical import query_terms, term_spans
 
 
 def _marks(text: str, query: str) -> list[str]:

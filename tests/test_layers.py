@@ -1,132 +1,140 @@
-"""Holds DESIGN.md's dependency rules: stages never import each other; only build and engine
-compose them; the interfaces call the library; nothing below the interfaces prints or exits."""
+"""Holds ARCHITECTURE.md's rules, read from its ``layers``, ``owners`` and ``shells`` blocks:
+imports point down the layers, siblings stay apart, no import cycle, third-party packages stay
+with their owners, only the shells print or exit, and every module is on the map.
+
+An AST walk rather than import-linter: the rules live once, in the page a reader reads, and one
+walk also checks third-party owners and printing, which would need a contract per package there.
+"""
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
+from functools import cache
 from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "searchkit"
-
-LEAVES = {"errors", "records", "config"}
-STAGES = {
-    "documents",
-    "passages",
-    "lexical",
-    "embed",
-    "embed_batches",
-    "embed_torch",
-    "embed_onnx",
-    "vectors",
-    "fusion",
-    "highlight",
-    "store",
-    "catalog",
-}
-EMBEDDING = {"embed", "embed_batches", "embed_torch", "embed_onnx"}
-COMPOSERS = {
-    "build",
-    "engine",
-    "hits",
-    "reuse",
-    "lifecycle",
-    "watch",
-    "live",
-    "jobs",
-    "shards",
-    "fanout",
-    "cluster",
-    "precomputed",
-    "query_check",
-}
-EVALUATION = {"evaluate", "tune"}
-INTERFACES = {
-    "cli",
-    "cli_eval",
-    "cli_index",
-    "cli_options",
-    "console",
-    "web",
-    "web_models",
-    "web_limits",
-    "cluster_serve",
-}
-# Which searchkit modules each kind may import.
-ALLOWED = {
-    **{name: set() for name in LEAVES},
-    **dict.fromkeys(STAGES, LEAVES),
-    # One stage in four modules: the protocol, its batching and its two backends.
-    **dict.fromkeys(EMBEDDING, LEAVES | EMBEDDING),
-    **dict.fromkeys(COMPOSERS, LEAVES | STAGES | COMPOSERS),
-    **dict.fromkeys(EVALUATION, LEAVES | COMPOSERS | EVALUATION | {"embed", "fusion"}),
-    **dict.fromkeys(
-        INTERFACES, LEAVES | COMPOSERS | EVALUATION | INTERFACES | {"highlight", "embed", "fusion"}
-    ),
-}
-# Third-party packages that only the named modules may import.
-OWNERS = {
-    "tantivy": {"lexical"},
-    "faiss": {"vectors"},
-    "sentence_transformers": {"embed_torch"},
-    "transformers": {"embed_torch", "embed_onnx"},
-    "torch": {"embed_torch", "embed_onnx"},
-    "onnxruntime": {"embed_onnx"},
-    "tokenizers": {"embed"},
-    "selectolax": {"documents"},
-    "pydantic_settings": {"config"},
-    "pypdf": {"documents"},
-    "watchfiles": {"watch"},
-    "typer": {"cli", "cli_eval", "cli_index", "cli_options"},
-    "rich": INTERFACES,
-    "fastapi": {"web"},
-    "uvicorn": {"cli"},
-    "ir_measures": {"evaluate"},
-    "ray": {"cluster", "cluster_serve"},
-}
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "searchkit"
+ARCHITECTURE = ROOT / "ARCHITECTURE.md"
+OUTSIDE_LAYERS = {"searchkit", "searchkit.__main__"}
 
 
-def _modules() -> dict[str, ast.Module]:
+def _block(kind: str) -> list[str]:
+    match = re.search(rf"```{kind}\n(.*?)```", ARCHITECTURE.read_text(), re.S)
+    assert match, f"ARCHITECTURE.md has no {kind} block"
+    return [line.strip() for line in match.group(1).splitlines() if line.strip()]
+
+
+@cache
+def _layers() -> dict[str, int]:
+    """Package -> its layer; layer 0 is the top, siblings share a layer."""
     return {
-        path.stem: ast.parse(path.read_text())
-        for path in PACKAGE.glob("*.py")
-        if path.stem not in {"__init__", "__main__"}
+        package.strip(): layer
+        for layer, line in enumerate(_block("layers"))
+        for package in line.split("|")
     }
 
 
-def _imports(tree: ast.Module) -> tuple[set[str], set[str]]:
-    """(searchkit modules, top-level third-party packages) imported anywhere in ``tree``."""
+@cache
+def _owners() -> dict[str, set[str]]:
+    owners = {}
+    for line in _block("owners"):
+        package, _, names = line.partition(":")
+        owners[package.strip()] = set(names.split())
+    return owners
+
+
+def _name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def _modules() -> dict[str, ast.Module]:
+    return {_name(path): ast.parse(path.read_text()) for path in PACKAGE.rglob("*.py")}
+
+
+def _imports(name: str) -> tuple[set[str], set[str]]:
+    """(searchkit modules, top-level third-party packages) imported anywhere in ``name``,
+    function-level imports included."""
+    is_package = (PACKAGE.parent / name.replace(".", "/") / "__init__.py").is_file()
+    base = name.split(".") if is_package else name.split(".")[:-1]
     internal, external = set(), set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                if node.module:
-                    internal.add(node.module.split(".")[0])
-                else:
-                    internal.update(alias.name for alias in node.names)
-            elif node.module:
-                external.add(node.module.split(".")[0])
+    for node in ast.walk(_modules()[name]):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            anchor = ".".join(base[: len(base) - node.level + 1])
+            if node.module:
+                internal.add(f"{anchor}.{node.module}")
+            else:
+                internal.update(f"{anchor}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            target = internal if node.module.startswith("searchkit") else external
+            target.add(node.module if target is internal else node.module.split(".")[0])
         elif isinstance(node, ast.Import):
             external.update(alias.name.split(".")[0] for alias in node.names)
-    return internal, external
+    return {m for m in internal if m in _modules()}, external - {"searchkit"}
 
 
-def test_every_module_has_a_place() -> None:
-    assert set(_modules()) <= set(ALLOWED), "add new modules to the layer map"
+def _package(module: str) -> str:
+    """The layer unit a module belongs to: its sub-package, or itself for a leaf module."""
+    return module.split(".")[1] if module.count(".") else module
+
+
+def _owned_by(module: str, owners: set[str]) -> bool:
+    short = module.removeprefix("searchkit.")
+    return any(short == owner or short.startswith(owner + ".") for owner in owners)
+
+
+LAYERED = sorted(set(_modules()) - OUTSIDE_LAYERS)
+
+
+def test_every_module_is_on_the_map() -> None:
+    for name in LAYERED:
+        assert _package(name) in _layers(), f"{name}: add its package to ARCHITECTURE.md's layers"
+        short = name.removeprefix("searchkit.").rsplit(".", 1)[-1]
+        assert f"`{short}`" in ARCHITECTURE.read_text(), f"{name}: add it to the module map"
+
+
+@pytest.mark.parametrize("name", LAYERED)
+def test_imports_point_down_the_layers(name: str) -> None:
+    layer = _layers()[_package(name)]
+    for target in _imports(name)[0]:
+        if _package(target) == _package(name) or target in OUTSIDE_LAYERS:
+            continue
+        assert _layers()[_package(target)] > layer, (
+            f"{name} imports {target}, which is not in a lower layer"
+        )
 
 
 @pytest.mark.parametrize("name", sorted(_modules()))
-def test_dependency_direction(name: str) -> None:
-    internal, external = _imports(_modules()[name])
-    assert internal <= ALLOWED[name], f"{name} imports {internal - ALLOWED[name]}"
-    for package, owner in OWNERS.items():
-        assert package not in external or name in owner, f"only {owner} may import {package}"
+def test_third_party_packages_stay_with_their_owners(name: str) -> None:
+    for package in _imports(name)[1]:
+        owners = _owners().get(package)
+        assert owners is None or _owned_by(name, owners), f"only {owners} may import {package}"
 
 
-@pytest.mark.parametrize("name", sorted(set(_modules()) - INTERFACES))
+def test_no_import_cycle() -> None:
+    graph = {name: _imports(name)[0] - {name} for name in _modules()}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> None:
+        if name in path:
+            pytest.fail("import cycle: " + " -> ".join([*path[path.index(name) :], name]))
+        if name in done:
+            return
+        for target in graph[name]:
+            visit(target, [*path, name])
+        done.add(name)
+
+    for name in graph:
+        visit(name, [])
+
+
+@pytest.mark.parametrize("name", [n for n in LAYERED if _package(n) not in _block("shells")])
 def test_library_modules_never_print_or_exit(name: str) -> None:
     for node in ast.walk(_modules()[name]):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
@@ -148,5 +156,5 @@ def test_import_searchkit_is_light() -> None:
 
 
 def test_modules_stay_small() -> None:
-    for path in PACKAGE.glob("*.py"):
+    for path in PACKAGE.rglob("*.py"):
         assert len(path.read_text().splitlines()) <= 350, f"{path.name} is due for a split"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from searchkit.errors import QuerySyntaxError
-from searchkit.lexical import (
+from searchkit.storage.lexical import (
     LexicalIndex,
     LexicalRow,
     check_syntax_limits,

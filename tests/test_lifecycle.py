@@ -13,12 +13,12 @@ import pytest
 from typer.testing import CliRunner
 
 from searchkit import SearchEngine, build_index
+from searchkit.build.lifecycle import generations, rollback, verify
 from searchkit.cli import app
-from searchkit.documents import iter_documents
 from searchkit.embed import Encoder
 from searchkit.errors import BuildLockedError, IndexCorruptError, ShrinkRefusedError
-from searchkit.lifecycle import generations, rollback, verify
-from searchkit.store import Store
+from searchkit.ingest.documents import iter_documents
+from searchkit.storage.store import Store
 
 from .conftest import HashEncoder, write_corpus
 
@@ -122,7 +122,7 @@ def test_generations_and_rollback(tmp_path: Path, corpus: Path, hash_encoder: Ha
     back = runner.invoke(app, ["rollback", "2", "--index", str(index)])
     assert back.exit_code == 0 and Store(index).current() == 2
     missing = runner.invoke(app, ["rollback", "7", "--index", str(index)])
-    assert missing.exit_code == 2 and "no generation 7" in missing.stderr
+    assert missing.exit_code == 2 and "no generation 7 to roll back to" in missing.stderr
     listing = runner.invoke(app, ["generations", "--index", str(index), "--json"])
     assert [g["live"] for g in json.loads(listing.stdout)] == [False, True]
 
@@ -254,8 +254,8 @@ def test_metadata_filters_on_beir_records(tmp_path: Path, hash_encoder: HashEnco
 
 
 def test_watch_rebuilds_after_changes(tmp_path: Path, corpus: Path) -> None:
+    from searchkit.build.watch import watch_sources
     from searchkit.config import Settings
-    from searchkit.watch import watch_sources
 
     index = tmp_path / "index"
     reports = []

@@ -7,7 +7,6 @@ at least two generations must be served, and no worker may ever go back to an ol
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,29 +19,12 @@ import httpx
 from searchkit import build_index
 from searchkit.embed import Encoder
 
-from .conftest import FIXTURE_DOCS, SEEDS, write_corpus
+from .conftest import FIXTURE_DOCS, SEEDS, free_port, wait_until_up, write_corpus
 
 CLIENTS = 8
 REBUILDS = 3
 MAX_REQUESTS_PER_CLIENT = 2000
 QUERIES = [("S-400 sanctions", "hybrid"), ("sourdough", "bm25"), ("car grease", "vector")]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(url: str, deadline: float) -> None:
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "server did not come up"
-        time.sleep(0.2)
 
 
 def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: Encoder) -> None:
@@ -51,7 +33,7 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
     corpus = write_corpus(tmp_path / "docs", docs)
     index = tmp_path / "index"
     build_index([corpus], index, encoder=real_encoder)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port),
@@ -64,7 +46,7 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
     lock = threading.Lock()
     done = threading.Event()
     try:
-        _wait_until_up(url, time.monotonic() + 120)
+        wait_until_up(url)
         for text, mode in QUERIES * 4:  # warm both workers' models before the clock starts
             httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from searchkit.documents import iter_documents
-from searchkit.passages import PassageSettings, estimate_tokens, split_passages
+from searchkit.ingest.documents import iter_documents
+from searchkit.ingest.passages import PassageSettings, estimate_tokens, split_passages
 from searchkit.records import Document
 
 from .conftest import SEEDS

@@ -10,36 +10,25 @@ import pytest
 
 from searchkit import build_index
 from searchkit.config import Settings
-from searchkit.engine import SearchEngine
 from searchkit.errors import IndexNotFoundError, UserInputError
-from searchkit.fanout import ClusterEngine, LocalShard, open_sharded
 from searchkit.records import Ranked
-from searchkit.shards import ClusterStore, global_id, merge_leg, shard_of, split_id
-from searchkit.store import Store
-from tests.conftest import HashEncoder
+from searchkit.search.engine import SearchEngine, open_sharded
+from searchkit.search.shards import merge_leg
+from searchkit.storage.sharded import ShardedStore, global_id, shard_of, split_id
+from searchkit.storage.store import Store
+from tests.conftest import HashEncoder, build_sharded
 
 QUERIES = ["sourdough starter", "engine oil", "tomato plants", "mars rover"]
 SHARDS = 3
 
 
-def _sharded(corpus: Path, home: Path, encoder: HashEncoder) -> ClusterStore:
-    store = ClusterStore(home)
-    for shard in range(SHARDS):
-        build_index(
-            [corpus],
-            store.shard_home(shard),
-            encoder=encoder,
-            allow_shrink=True,
-            only=lambda document, shard=shard: shard_of(document.doc_id, SHARDS) == shard,
-        )
-    model = {"name": encoder.name, "fingerprint": encoder.fingerprint, "dimension": 64}
-    store.publish([store.shard_entry(s) for s in range(SHARDS)], model, [str(corpus)])
-    return store
+def _sharded(corpus: Path, home: Path, encoder: HashEncoder) -> ShardedStore:
+    return build_sharded(corpus, home, encoder, SHARDS)  # type: ignore[arg-type]
 
 
 def _one_and_sharded(
     tmp_path: Path, corpus: Path, encoder: HashEncoder
-) -> tuple[SearchEngine, ClusterStore]:
+) -> tuple[SearchEngine, ShardedStore]:
     """The corpus as one index and as ``SHARDS`` shards, built with the same encoder."""
     build_index([corpus], tmp_path / "one", encoder=encoder)
     return SearchEngine.open(tmp_path / "one", encoder=encoder), _sharded(
@@ -47,14 +36,11 @@ def _one_and_sharded(
     )
 
 
-def _engine(store: ClusterStore, encoder: HashEncoder) -> ClusterEngine:
-    settings = Settings()
-    manifest = store.manifest(store.require_current())
-    shards = [LocalShard(store.shard_home(s), settings) for s in range(SHARDS)]
-    return ClusterEngine(manifest, shards, settings, lambda: encoder)
+def _engine(store: ShardedStore, encoder: HashEncoder, global_idf: bool = True) -> SearchEngine:
+    return open_sharded(store.home, Settings(global_idf=global_idf), encoder)  # type: ignore[arg-type]
 
 
-def _top(engine: ClusterEngine | SearchEngine, text: str, mode: str) -> list[tuple[str, int]]:
+def _top(engine: SearchEngine, text: str, mode: str) -> list[tuple[str, int]]:
     return [(h.doc_id, h.start) for h in engine.query(text, mode=mode).hits]  # type: ignore[arg-type]
 
 
@@ -127,8 +113,7 @@ def test_global_idf_scores_bm25_as_one_index_would(
     local, store = _one_and_sharded(tmp_path, corpus, hash_encoder)
 
     def ratios(global_idf: bool) -> list[float]:
-        sharded = _engine(store, hash_encoder)
-        sharded.settings = sharded.settings.model_copy(update={"global_idf": global_idf})
+        sharded = _engine(store, hash_encoder, global_idf)
         found = []
         for text in QUERIES:
             expected = local.query(text, mode="bm25").hits[0]

@@ -9,7 +9,7 @@ import pytest
 
 from searchkit import SearchEngine, build_index
 from searchkit.config import Settings
-from searchkit.vectors import IndexPlan, VectorIndex, build_vector_index
+from searchkit.storage.vectors import IndexPlan, VectorIndex, build_vector_index
 
 from .conftest import EXACT_QUERY, HashEncoder
 

@@ -128,7 +128,7 @@ def test_oversized_body_is_413(client: TestClient) -> None:
 
 
 def test_rust_panic_is_a_generic_500(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    from searchkit import lexical
+    from searchkit.storage import lexical
 
     class PanicException(BaseException):  # what pyo3 raises for a Rust panic
         pass

@@ -1,0 +1,1 @@
+"""Building indexes: the build job, embedding reuse, lifecycle (verify, rollback), watch, jobs."""

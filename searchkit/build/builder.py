@@ -1,0 +1,323 @@
+"""The build job: documents -> passages -> embeddings -> lexical + vector indexes -> publish.
+
+Everything is written into a new generation directory beside the live one; the live index
+changes only at the final atomic replacement of ``CURRENT``. Passages whose embedded text is
+unchanged take their vectors from the live generation instead of being encoded again.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import signal
+import time
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..config import Settings
+from ..embed import Encoder, load_encoder, load_query_encoder
+from ..errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
+from ..ingest.documents import IngestStats, iter_documents
+from ..ingest.passages import embedded_passages
+from ..records import BuildReport, Document
+from ..storage.catalog import CatalogWriter, content_hash
+from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, MANIFEST, VECTORS, passage_counts
+from ..storage.lexical import LexicalRow, write_lexical
+from ..storage.store import FORMAT_VERSION, Store, atomic_write, file_inventory
+from ..storage.vectors import IndexPlan, build_vector_index, describe
+from .reuse import EmbeddingReuse
+
+SHRINK_LIMIT = 0.5  # publishing under half the live documents needs allow_shrink
+CRASH_AFTER_VARIABLE = "SEARCHKIT_CRASH_AFTER"
+CRASH_POINTS = (
+    "started",  # the .partial directory exists
+    "catalog",  # passages.sqlite written
+    "vectors",  # embeddings.f32 and vectors.faiss written
+    "lexical",  # tantivy committed
+    "manifest",  # manifest.json written, generation validated
+    "renamed",  # .partial renamed to its final name, not yet live
+    "published",  # CURRENT replaced
+)
+
+
+class Progress(Protocol):
+    """Receives progress of long stages; the CLI draws bars from it."""
+
+    def stage(self, name: str, total: int | None = None) -> None: ...
+    def advance(self, amount: int = 1) -> None: ...
+
+
+class SilentProgress:
+    def stage(self, name: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+
+@dataclass
+class _Job:
+    """One build: its inputs, and what it gathered on the way."""
+
+    number: int
+    out: Path
+    sources: list[Path]
+    settings: Settings
+    encoder: Encoder
+    progress: Progress
+    reuse: EmbeddingReuse | None
+    only: Callable[[Document], bool] | None = None
+    stats: IngestStats = field(default_factory=IngestStats)
+    texts: list[str] = field(default_factory=list)  # what is embedded, per passage
+    reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
+    rows: list[LexicalRow] = field(default_factory=list)
+    document_hashes: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+__all__ = ["build_index", "live_sources", "load_encoder"]
+
+
+def live_sources(index_dir: Path | str) -> list[Path]:
+    """The sources the live generation was built from (what a plain rebuild re-reads)."""
+    store = Store(Path(index_dir))
+    manifest = store.manifest(store.require_current(), any_format=True)
+    return [Path(s) for s in manifest["sources"]]
+
+
+def build_index(
+    sources: Iterable[Path | str],
+    index_dir: Path | str,
+    settings: Settings | None = None,
+    encoder: Encoder | None = None,
+    progress: Progress | None = None,
+    *,
+    reuse: bool = True,
+    allow_shrink: bool = False,
+    only: Callable[[Document], bool] | None = None,
+    pinned: Collection[int] = (),
+) -> BuildReport:
+    """Index ``sources`` into a new generation under ``index_dir`` and publish it.
+
+    ``reuse`` takes unchanged passages' vectors from the live generation; ``allow_shrink``
+    permits publishing an empty or much smaller index than the live one. ``only`` keeps the
+    documents it accepts (one shard's share); ``pinned`` generations survive pruning (those a
+    cluster manifest still names). Without an
+    ``encoder``, the configured one is loaded, and the query encoder is made ready too (the
+    ONNX export), so the first query after the build does not pay for it.
+    """
+    settings = settings or Settings()
+    source_paths = [Path(s).resolve() for s in sources]
+    for missing in (s for s in source_paths if not s.exists()):
+        raise SourceError(f"source not found: {missing}")
+    store = Store(Path(index_dir))
+    with store.build_lock():
+        number, partial = store.start_generation()
+        try:
+            if encoder is None:
+                encoder = load_encoder(settings)
+                _prepare_query_encoder(settings)
+            job = _Job(
+                number,
+                partial,
+                source_paths,
+                settings,
+                encoder,
+                progress or SilentProgress(),
+                EmbeddingReuse(store, encoder) if reuse else None,
+                only,
+            )
+            _checkpoint("started")
+            _build_generation(job, allow_shrink)
+            store.finish_generation(number, partial)
+            _checkpoint("renamed")
+            store.publish(number)
+            _checkpoint("published")
+        except BaseException as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            if _is_disk_full(exc):
+                raise StorageError(
+                    f"disk full while building in {store.home}; the live index is unchanged"
+                ) from None
+            raise
+        store.prune(settings.keep_generations, pinned)
+    return _report(job)
+
+
+def _prepare_query_encoder(settings: Settings) -> None:
+    """Export the query model now if its backend needs an export (ONNX)."""
+    prepare = getattr(load_query_encoder(settings), "prepare", None)
+    if prepare is not None:
+        prepare()
+
+
+def _index_plan(settings: Settings) -> IndexPlan:
+    return IndexPlan(
+        settings.vector_index, settings.exact_limit, settings.hnsw_m, settings.hnsw_ef_construction
+    )
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC as Python, SQLite and tantivy (Rust) each report it."""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return True
+    text = str(exc).lower()
+    return "no space left on device" in text or "database or disk is full" in text
+
+
+def _checkpoint(name: str) -> None:
+    """Crash-test hook: ``SEARCHKIT_CRASH_AFTER=<name>`` kills the process right here."""
+    if os.environ.get(CRASH_AFTER_VARIABLE) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _build_generation(job: _Job, allow_shrink: bool) -> None:
+    clock = time.perf_counter()
+    _collect(job)
+    _check_size(job, allow_shrink)  # before any encoding is spent on a build that is refused
+    _checkpoint("catalog")
+    job.seconds["read"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    vectors = _embeddings(job)
+    job.seconds["encode"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    job.progress.stage("writing indexes")
+    ids = np.arange(len(job.texts), dtype=np.int64)
+    atomic_write(job.out / EMBEDDINGS, vectors.tobytes())
+    atomic_write(job.out / VECTORS, build_vector_index(vectors, ids, _index_plan(job.settings)))
+    _checkpoint("vectors")
+    write_lexical(job.out / LEXICAL, iter(job.rows))
+    _checkpoint("lexical")
+    job.seconds["write"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    atomic_write(job.out / MANIFEST, json.dumps(_manifest(job), indent=2).encode())
+    _validate(job)
+    _checkpoint("manifest")
+    job.seconds["validate"] = time.perf_counter() - clock
+
+
+def _collect(job: _Job) -> None:
+    """Read every document, cut it into passages, store both, and find reusable vectors."""
+    writer = CatalogWriter(job.out / CATALOG)
+    job.progress.stage("reading documents")
+    try:
+        for document in iter_documents(job.sources, job.stats):
+            if job.only is not None and not job.only(document):
+                continue
+            passages, embedded = embedded_passages(
+                document, job.settings.min_passage_words, job.encoder
+            )
+            hashes = [content_hash(text) for text in embedded]
+            ids = writer.add(document, passages, hashes)
+            for pid, passage, text, digest in zip(ids, passages, embedded, hashes, strict=True):
+                job.texts.append(text)
+                stored = job.reuse.lookup(digest) if job.reuse else None
+                if stored is not None:
+                    job.reused[pid] = stored
+                job.rows.append(
+                    LexicalRow(pid, document.doc_id, document.path, document.title, passage.text)
+                )
+            job.document_hashes[document.doc_id] = content_hash(document.text)
+            job.progress.advance()
+    finally:
+        writer.close()
+
+
+def _embeddings(job: _Job) -> np.ndarray:
+    """One row per passage: stored vectors where reusable, fresh encodings elsewhere."""
+    dimension = job.encoder.dimension
+    vectors = np.zeros((len(job.texts), dimension), dtype=np.float32)
+    for pid, stored in job.reused.items():
+        vectors[pid] = stored
+    missing = [pid for pid in range(len(job.texts)) if pid not in job.reused]
+    job.progress.stage("encoding passages", len(missing))
+    if missing:
+        encoded = job.encoder.encode([job.texts[pid] for pid in missing], job.progress.advance)
+        vectors[missing] = encoded
+    return vectors
+
+
+def _check_size(job: _Job, allow_shrink: bool) -> None:
+    """Refuse an index much smaller than the live one unless ``allow_shrink``, and an empty
+    index unless it knowingly replaces a live one or is a shard (few documents, many shards)."""
+    live = len(job.reuse.documents) if job.reuse else 0
+    new = len(job.document_hashes)
+    if live and not allow_shrink and (new == 0 or new < live * SHRINK_LIMIT):
+        raise ShrinkRefusedError(
+            f"the new index would hold {new} documents where the live one holds {live}; "
+            "if that is intended, pass --allow-shrink"
+        )
+    if not job.texts and not (allow_shrink and (live or job.only is not None)):
+        names = ", ".join(str(s) for s in job.sources)
+        raise SourceError(
+            f"no indexable documents in {names} (supported: .txt .md .html .pdf .jsonl)"
+        )
+
+
+def _manifest(job: _Job) -> dict[str, Any]:
+    settings, encoder = job.settings, job.encoder
+    return {
+        "format": FORMAT_VERSION,
+        "generation": job.number,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sources": [str(s) for s in job.sources],
+        "counts": {
+            "documents": len(job.document_hashes),
+            "passages": len(job.texts),
+            "skipped": len(job.stats.skipped),
+            "encoded": len(job.texts) - len(job.reused),
+            "reused": len(job.reused),
+        },
+        "passages": {"min_words": settings.min_passage_words, "max_tokens": encoder.max_tokens},
+        "model": {
+            "name": encoder.name,
+            "dimension": encoder.dimension,
+            "normalize": True,
+            "fingerprint": encoder.fingerprint,
+            "variant": encoder.variant,
+        },
+        "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
+        "files": file_inventory(job.out),
+    }
+
+
+def _vector_description(job: _Job) -> str:
+    plan = _index_plan(job.settings)
+    return describe(plan.choose_kind(len(job.texts)), plan)
+
+
+def _validate(job: _Job) -> None:
+    """Reopen what was written: tantivy, FAISS and the catalog must agree on the count."""
+    expected = len(job.texts)
+    counts = passage_counts(job.out)
+    if any(count != expected for count in counts.values()):
+        raise IndexCorruptError(f"new generation is inconsistent ({counts}, expected {expected})")
+
+
+def _report(job: _Job) -> BuildReport:
+    before = job.reuse.documents if job.reuse else {}
+    after = job.document_hashes
+    return BuildReport(
+        generation=job.number,
+        documents=len(after),
+        passages=len(job.texts),
+        added=sum(1 for doc in after if doc not in before),
+        changed=sum(1 for doc, digest in after.items() if doc in before and before[doc] != digest),
+        removed=sum(1 for doc in before if doc not in after),
+        encoded=len(job.texts) - len(job.reused),
+        reused=len(job.reused),
+        model_changed=bool(job.reuse and job.reuse.model_changed),
+        skipped=job.stats.skipped,
+        replaced_bytes=job.stats.replaced_chars,
+        seconds={name: round(value, 3) for name, value in job.seconds.items()},
+    )

@@ -1,0 +1,76 @@
+"""Embedding reuse across builds: the live generation's vectors, looked up by embedded text.
+
+A passage whose embedded text (title prefix + passage) hashes the same as one in the live
+generation, encoded by the same model, takes that stored vector instead of being encoded again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import IndexCorruptError
+from ..storage.catalog import Catalog
+from ..storage.generation import CATALOG, EMBEDDINGS
+from ..storage.store import Store
+
+log = logging.getLogger("searchkit")
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from ..embed import Encoder
+
+
+class EmbeddingReuse:
+    """Stored embeddings of the live generation, when ``encoder`` would compute the same ones:
+    the same weights, size and precision (an fp32 index is not topped up with int8 vectors)."""
+
+    def __init__(self, store: Store, encoder: Encoder) -> None:
+        self.documents: dict[str, str] = {}
+        self.model_changed = False
+        self._rows: dict[str, int] = {}
+        self._matrix: NDArray[np.float32] | None = None
+        live = store.current()
+        if live is None:
+            return
+        try:
+            manifest = store.manifest(live)
+        except IndexCorruptError as exc:  # an older format or a damaged generation
+            log.warning("not reusing embeddings of the live generation: %s", exc)
+            return
+        root = store.path(live)
+        catalog = Catalog(root / CATALOG)
+        try:
+            self.documents = catalog.document_hashes()
+            model = manifest["model"]
+            built = (model["fingerprint"], model["dimension"], model.get("variant", "fp32"))
+            if built != (encoder.fingerprint, encoder.dimension, encoder.variant):
+                self.model_changed = True
+                return
+            self._rows = catalog.embedding_rows()
+        finally:
+            catalog.close()
+        self._matrix = _load_matrix(root / EMBEDDINGS, encoder.dimension)
+
+    def lookup(self, embed_hash: str) -> NDArray[np.float32] | None:
+        """The stored vector for this embedded text, or None."""
+        row = self._rows.get(embed_hash)
+        if row is None or self._matrix is None:
+            return None
+        vector: NDArray[np.float32] = self._matrix[row]
+        return vector
+
+    def stored(self) -> dict[str, NDArray[np.float32]]:
+        """Every reusable vector, by embedded-text hash."""
+        if self._matrix is None:
+            return {}
+        return {digest: self._matrix[row] for digest, row in self._rows.items()}
+
+
+def _load_matrix(path: Path, dimension: int) -> NDArray[np.float32]:
+    # Memory-mapped: only the rows that are reused are ever read.
+    return np.memmap(path, dtype=np.float32, mode="r").reshape(-1, dimension)

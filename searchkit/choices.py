@@ -1,0 +1,20 @@
+"""The named choices a user can make, each declared once: modes, fusion, backends, index kinds."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Mode = Literal["hybrid", "bm25", "vector"]
+FusionMethod = Literal["rrf", "minmax", "zscore"]
+Aggregation = Literal["max", "decay"]
+# Passage encoders, as RUNTIME-PRECISION; "auto" picks one for the machine (embed.factory).
+Backend = Literal["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"]
+BackendChoice = Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"]
+QueryBackend = Literal["torch-fp32", "onnx-fp32", "onnx-int8"]
+VectorIndexKind = Literal["flat", "hnsw"]
+VectorIndexChoice = Literal["auto", "flat", "hnsw"]
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+FUSION_METHODS: tuple[FusionMethod, ...] = get_args(FusionMethod)
+AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
+BACKENDS: tuple[Backend, ...] = get_args(Backend)

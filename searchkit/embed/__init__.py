@@ -1,0 +1,6 @@
+"""Embedding stage: texts -> unit vectors on torch or ONNX Runtime (nothing heavy on import)."""
+
+from .factory import load_encoder, load_query_encoder, passage_backend
+from .model import Encoder, ModelFolder
+
+__all__ = ["Encoder", "ModelFolder", "load_encoder", "load_query_encoder", "passage_backend"]

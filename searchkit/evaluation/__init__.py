@@ -1,0 +1,1 @@
+"""Relevance: BEIR evaluation and fusion tuning, through the query pipeline."""

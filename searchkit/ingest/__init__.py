@@ -1,0 +1,1 @@
+"""Ingest stage: sources on disk -> documents -> paragraph-sized passages."""

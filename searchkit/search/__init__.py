@@ -1,0 +1,1 @@
+"""Searching: the one query pipeline (engine), its shards, fusion, hits and highlights."""

@@ -1,0 +1,293 @@
+"""``SearchEngine``: the one query pipeline behind the CLI, the HTTP API, evaluation and tuning.
+
+validate -> legs -> fuse -> per-doc cap -> page -> hits -> highlights -> result, written once
+(``query``), over a ``ShardSet``: a local index is its one-shard case, a sharded home its
+N-shard case, searched in this process or through Ray Serve.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..choices import Mode
+from ..config import Settings
+from ..embed import Encoder, load_query_encoder
+from ..errors import IndexCorruptError, ModelMismatchError
+from ..records import Fused, Ranked, SearchResult
+from ..storage.sharded import ShardedStore
+from ..storage.store import Store, is_sharded
+from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse_legs, resolve_fusion
+from .hits import explain as explain_hits
+from .query_check import validate_query
+from .shards import LocalShard, ShardClient, ShardSet
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from .reader import Legs
+
+
+class SearchEngine:
+    """Searches one index at one pinned version: a generation of a local index, or a sharded
+    home's cluster manifest (which pins each shard's generation)."""
+
+    def __init__(
+        self,
+        shards: ShardSet,
+        manifest: dict[str, Any],
+        home: Path,
+        *,
+        generation: int,
+        settings: Settings,
+        encoder: Encoder | None = None,
+        files: Callable[[], dict[str, int]],
+    ) -> None:
+        self.shards = shards
+        self.manifest = manifest
+        self.home = home
+        self.generation = generation
+        self.settings = settings
+        self.fusion = resolve_fusion(settings, Store(home).read_tuning())
+        self._encoder = encoder
+        self._encoder_checked = False
+        self._files = files
+
+    @classmethod
+    def open(
+        cls,
+        index_dir: Path | str,
+        settings: Settings | None = None,
+        encoder: Encoder | None = None,
+        *,
+        open_vectors: bool = True,
+    ) -> SearchEngine:
+        """Open the index at ``index_dir`` as it is now: the generation ``CURRENT`` names, or
+        for a sharded home the cluster manifest ``CLUSTER`` names. ``open_vectors=False``
+        defers FAISS to the first query that needs it (a one-off bm25 query)."""
+        settings = settings or Settings()
+        home = Path(index_dir)
+        if is_sharded(home):
+            return open_sharded(home, settings, encoder, open_vectors=open_vectors)
+        store = Store(home)
+        generation = store.require_current()
+        shard = LocalShard(home, settings, open_vectors=open_vectors)
+        manifest = shard.reader(generation).manifest  # opening checks the generation
+
+        def files() -> dict[str, int]:
+            return {name: entry["size"] for name, entry in manifest["files"].items()}
+
+        shard_set = ShardSet([shard], [generation])
+        return cls(
+            shard_set,
+            manifest,
+            home,
+            generation=generation,
+            settings=settings,
+            encoder=encoder,
+            files=files,
+        )
+
+    # ----- the pipeline ---------------------------------------------------------------------
+    def query(
+        self,
+        text: str,
+        k: int = 10,
+        mode: Mode = "hybrid",
+        offset: int = 0,
+        *,
+        syntax: bool = False,
+        per_doc: int | None = None,
+        fusion: FusionOptions | None = None,
+        explain: bool = False,
+        path_prefix: str | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> SearchResult:
+        """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
+
+        ``explain`` adds semantic highlights: in hits the vector leg found whose words do not
+        match the query, the sentences most similar to the query (costs one batch encode).
+        ``path_prefix`` and ``filters`` (metadata key = value) restrict both legs before fusion.
+        """
+        started = time.perf_counter()
+        validate_query(
+            self.settings, text, k=k, mode=mode, offset=offset, syntax=syntax, per_doc=per_doc
+        )
+        fusion = fusion or self.fusion
+        vector = self._query_vector(text, mode)
+        bm25, vectors = self.shards.legs(
+            text,
+            mode,
+            max(fusion.candidates, offset + k),
+            syntax=syntax,
+            query_vector=vector,
+            path_prefix=path_prefix,
+            filters=filters,
+        )
+        fused = fuse_legs(mode, bm25, vectors, fusion)
+        if per_doc is not None:
+            fused = cap_per_group(fused, self._documents_of(fused), per_doc)
+        page = fused[offset : offset + k]
+        hits = self.shards.hits(page, text, syntax)
+        if explain and vector is not None:
+            hits = explain_hits(hits, page, vector, self.encoder)
+        took = (time.perf_counter() - started) * 1000
+        return SearchResult(text, mode, self.generation, k, offset, hits, round(took, 2))
+
+    def rank_documents(
+        self,
+        text: str,
+        mode: Mode = "hybrid",
+        k: int = 100,
+        *,
+        fusion: FusionOptions | None = None,
+        query_vector: NDArray[np.float32] | None = None,
+    ) -> list[tuple[str, float]]:
+        """The top ``k`` documents for ``text``, ranked from their passages (for evaluation).
+
+        ``query_vector`` lets a caller that encodes many queries in one batch skip encoding here.
+        """
+        fusion = fusion or self.fusion
+        if query_vector is None:
+            query_vector = self._query_vector(text, mode)
+        # A single leg looks deeper so that k documents survive grouping; hybrid fuses exactly
+        # the candidates each leg is asked for, as `query` does.
+        depth = fusion.candidates if mode == "hybrid" else max(fusion.candidates, 3 * k)
+        legs = self.shards.legs(text, mode, depth, query_vector=query_vector)
+        return self.documents_from_legs(mode, legs, fusion, k)
+
+    def documents_from_legs(
+        self,
+        mode: Mode,
+        legs: Legs,
+        fusion: FusionOptions,
+        k: int,
+        document_of: Callable[[int], str] | None = None,
+    ) -> list[tuple[str, float]]:
+        """Fuse ``legs`` (each cut to ``fusion.candidates`` in hybrid) and rank documents by
+        their passages. ``tune`` calls this on cached legs with many fusion choices."""
+        bm25, vectors = legs
+        if mode == "hybrid":
+            bm25, vectors = bm25[: fusion.candidates], vectors[: fusion.candidates]
+        fused = fuse_legs(mode, bm25, vectors, fusion)
+        document_of = document_of or self._documents_of(fused)
+        return aggregate_documents(fused, document_of, fusion.aggregate, fusion.decay)[:k]
+
+    def legs(self, text: str, depth: int, query_vector: NDArray[np.float32] | None = None) -> Legs:
+        """Both legs' top ``depth`` candidates, unfused (what ``tune`` caches)."""
+        if query_vector is None:
+            query_vector = self._query_vector(text, "hybrid")
+        return self.shards.legs(text, "hybrid", depth, query_vector=query_vector)
+
+    def documents_of(self, legs: Legs) -> Callable[[int], str]:
+        """The document of every passage in ``legs``, looked up once."""
+        bm25, vectors = legs
+        return self.shards.documents_of(
+            {r.passage_id for r in bm25} | {r.passage_id for r in vectors}
+        )
+
+    def _documents_of(self, items: list[Fused] | list[Ranked]) -> Callable[[int], str]:
+        return self.shards.documents_of(item.passage_id for item in items)
+
+    def _query_vector(self, text: str, mode: Mode) -> NDArray[np.float32] | None:
+        if mode == "bm25":
+            return None
+        vector: NDArray[np.float32] = self.encoder.encode([text])[0]
+        return vector
+
+    # ----- the query encoder ----------------------------------------------------------------
+    @property
+    def encoder(self) -> Encoder:
+        """The query encoder, loaded on first use and checked against the index's model."""
+        if self._encoder is None or not self._encoder_checked:
+            encoder = self._encoder or load_query_encoder(
+                self.settings.model_copy(update={"model": self.manifest["model"]["name"]})
+            )
+            self._check_model(encoder)
+            self._encoder, self._encoder_checked = encoder, True
+        return self._encoder
+
+    def _check_model(self, encoder: Encoder) -> None:
+        built = self.manifest["model"]
+        if encoder.fingerprint != built["fingerprint"] or encoder.dimension != built["dimension"]:
+            raise ModelMismatchError(
+                f"this index was built with model {built['name']!r} "
+                f"(fingerprint {built['fingerprint']}), not {encoder.name!r} "
+                f"(fingerprint {encoder.fingerprint}); rebuild it with "
+                f"'searchkit index PATH --index {self.home}' using the model you query with"
+            )
+
+    @property
+    def loaded_encoder(self) -> Encoder | None:
+        """The query encoder if it was loaded already (to hand on to a newer engine)."""
+        return self._encoder
+
+    # ----- documents and description --------------------------------------------------------
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        """A document's metadata and passages, or None when the index does not hold it."""
+        return self.shards.document(doc_id)
+
+    def known_documents(self, doc_ids: set[str]) -> int:
+        """How many of ``doc_ids`` the index holds (to check qrels against it)."""
+        return self.shards.known_documents(doc_ids)
+
+    def info(self) -> dict[str, Any]:
+        """What ``searchkit info --json`` prints, the same for a local and a sharded index."""
+        counts = self.manifest["counts"]
+        files = self._files()
+        return {
+            "index": str(self.home),
+            "generation": self.generation,
+            "created": self.manifest["created"],
+            "documents": counts["documents"],
+            "passages": counts["passages"],
+            "model": self.manifest["model"],
+            "sources": self.manifest["sources"],
+            "bytes": sum(files.values()),
+            "files": files,
+            "shards": self.shards.shards,
+            "fusion": asdict(self.fusion),
+        }
+
+    def close(self) -> None:
+        self.shards.close()
+
+
+def open_sharded(
+    home: Path | str,
+    settings: Settings,
+    encoder: Encoder | None = None,
+    clients: list[ShardClient] | None = None,
+    *,
+    open_vectors: bool = True,
+) -> SearchEngine:
+    """A sharded home at the cluster manifest ``CLUSTER`` names now. Without ``clients`` its
+    shards are searched in this process (no Ray needed); a Ray ingress passes Serve handles."""
+    store = ShardedStore(home)
+    version = store.require_current()
+    manifest = store.manifest(version)
+    entries = manifest["shards"]
+    if clients is None:
+        clients = [
+            LocalShard(store.shard_home(entry["shard"]), settings, open_vectors=open_vectors)
+            for entry in entries
+        ]
+    if len(clients) != len(entries):
+        raise IndexCorruptError(
+            f"the cluster manifest has {len(entries)} shards but {len(clients)} are served; "
+            "restart 'searchkit serve --ray-address' after changing the shard count"
+        )
+    shard_set = ShardSet(clients, [e["generation"] for e in entries], settings.global_idf)
+    return SearchEngine(
+        shard_set,
+        manifest,
+        store.home,
+        generation=version,
+        settings=settings,
+        encoder=encoder,
+        files=lambda: store.files(manifest),
+    )

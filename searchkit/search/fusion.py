@@ -1,0 +1,196 @@
+"""Rank fusion over per-leg candidate lists, and passage-to-document aggregation.
+
+Pure functions over ``Ranked`` records. Every ordering breaks ties the same way: higher score,
+then the better best rank of either leg, then the lower passage id.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..choices import Aggregation, FusionMethod
+from ..config import Settings
+from ..errors import IndexCorruptError
+from ..records import Fused, Ranked
+
+
+def _default(setting: str) -> Any:
+    """The default of a ``Settings`` field: the one place fusion defaults are declared."""
+    return Settings.model_fields[setting].default
+
+
+@dataclass(frozen=True)
+class FusionOptions:
+    """How the two legs become one ranking (defaults: those of ``Settings``).
+
+    ``vector_weight`` is the vector leg's share (0 = BM25 only, 1 = vectors only); at 0.5 RRF
+    scores are the textbook ``1/(k+rank)`` sums. ``aggregate`` turns passages into documents:
+    the best passage's score, or a sum of the top passages decayed by ``decay`` per place.
+    """
+
+    method: FusionMethod = _default("fusion")  # noqa: RUF009 (a str, read once)
+    rrf_k: int = _default("rrf_k")
+    vector_weight: float = _default("vector_weight")
+    candidates: int = _default("candidates")
+    aggregate: Aggregation = _default("aggregate")  # noqa: RUF009 (a str, read once)
+    decay: float = _default("decay")
+
+
+def fuse(bm25: list[Ranked], vector: list[Ranked], options: FusionOptions) -> list[Fused]:
+    if options.method == "rrf":
+        return reciprocal_rank_fusion(bm25, vector, options.rrf_k, options.vector_weight)
+    return normalized_fusion(bm25, vector, options.vector_weight, options.method)
+
+
+def fuse_legs(
+    mode: str, bm25: list[Ranked], vector: list[Ranked], options: FusionOptions
+) -> list[Fused]:
+    """The final ranking for ``mode`` from both legs' candidates (one of them unused unless
+    ``mode`` is hybrid)."""
+    if mode == "bm25":
+        return single_leg(bm25, "bm25")
+    if mode == "vector":
+        return single_leg(vector, "vector")
+    return fuse(bm25, vector, options)
+
+
+def reciprocal_rank_fusion(
+    bm25: list[Ranked], vector: list[Ranked], k: int = 60, vector_weight: float = 0.5
+) -> list[Fused]:
+    """(Weighted) RRF: each leg adds ``2 * weight / (k + rank)``."""
+    weights = (2 * (1 - vector_weight), 2 * vector_weight)
+    return _combine(bm25, vector, lambda leg, r: weights[leg] / (k + r.rank))
+
+
+def normalized_fusion(
+    bm25: list[Ranked], vector: list[Ranked], vector_weight: float, method: FusionMethod
+) -> list[Fused]:
+    """Convex combination of per-leg normalized scores; a leg that missed a passage adds its
+    lowest normalized value (0 for min-max)."""
+    norms = (_normalizer(bm25, method), _normalizer(vector, method))
+    floors = (norms[0][1], norms[1][1])
+    weights = (1 - vector_weight, vector_weight)
+
+    def part(leg: int, ranked: Ranked) -> float:
+        return weights[leg] * (norms[leg][0](ranked.score) - floors[leg])
+
+    return _combine(bm25, vector, part)
+
+
+def _normalizer(
+    ranked: list[Ranked], method: FusionMethod
+) -> tuple[Callable[[float], float], float]:
+    """A score normalizer for one leg and the value it gives that leg's worst candidate."""
+    scores = [r.score for r in ranked]
+    if not scores:
+        return (lambda s: 0.0), 0.0
+    if method == "zscore":
+        mean = sum(scores) / len(scores)
+        spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores)) or 1.0
+        return (lambda s: (s - mean) / spread), (min(scores) - mean) / spread
+    low, high = min(scores), max(scores)
+    span = (high - low) or 1.0
+    return (lambda s: (s - low) / span), 0.0
+
+
+def _combine(
+    bm25: list[Ranked], vector: list[Ranked], part: Callable[[int, Ranked], float]
+) -> list[Fused]:
+    by_id = ({r.passage_id: r for r in bm25}, {r.passage_id: r for r in vector})
+    fused = []
+    for pid in by_id[0].keys() | by_id[1].keys():
+        legs = (by_id[0].get(pid), by_id[1].get(pid))
+        score = sum(part(i, leg) for i, leg in enumerate(legs) if leg is not None)
+        fused.append(Fused(pid, score, legs[0], legs[1]))
+    return sorted(fused, key=_order)
+
+
+def single_leg(ranked: list[Ranked], leg: str) -> list[Fused]:
+    """One leg's ranking as fused results carrying that leg's raw score."""
+    return [
+        Fused(
+            r.passage_id,
+            r.score,
+            r if leg == "bm25" else None,
+            r if leg == "vector" else None,
+        )
+        for r in ranked
+    ]
+
+
+def _order(item: Fused) -> tuple[float, int, int]:
+    best_rank = min(leg.rank for leg in (item.bm25, item.vector) if leg is not None)
+    return (-item.score, best_rank, item.passage_id)
+
+
+def cap_per_group(
+    items: list[Fused], group_of: Callable[[int], str], per_group: int | None
+) -> list[Fused]:
+    """Keep at most ``per_group`` items of each group, preserving order (None: no cap)."""
+    if per_group is None:
+        return items
+    seen: dict[str, int] = {}
+    kept = []
+    for item in items:
+        group = group_of(item.passage_id)
+        seen[group] = seen.get(group, 0) + 1
+        if seen[group] <= per_group:
+            kept.append(item)
+    return kept
+
+
+def aggregate_documents(
+    items: list[Fused],
+    doc_of: Callable[[int], str],
+    method: Aggregation = "max",
+    decay: float = 0.3,
+    top: int = 3,
+) -> list[tuple[str, float]]:
+    """Documents ranked from their passages: the best passage, or a decayed sum of the top
+    ``top`` passages (``s1 + decay * s2 + decay**2 * s3``). ``items`` must be sorted."""
+    per_doc: dict[str, list[float]] = {}
+    for item in items:
+        per_doc.setdefault(doc_of(item.passage_id), []).append(item.score)
+    scored = []
+    for position, (doc, scores) in enumerate(per_doc.items()):
+        if method == "decay":
+            score = sum(s * decay**i for i, s in enumerate(scores[:top]))
+        else:
+            score = scores[0]
+        scored.append((doc, score, position))
+    scored.sort(key=lambda entry: (-entry[1], entry[2]))
+    return [(doc, score) for doc, score, _ in scored]
+
+
+_FUSION_SETTINGS = {
+    "fusion": "method",
+    "rrf_k": "rrf_k",
+    "vector_weight": "vector_weight",
+    "candidates": "candidates",
+    "aggregate": "aggregate",
+    "decay": "decay",
+}
+
+
+def resolve_fusion(settings: Settings, tuning: dict[str, Any] | None) -> FusionOptions:
+    """Fusion options: what ``tune`` stored for the index replaces the defaults, and settings
+    given explicitly (``SEARCHKIT_FUSION``, ``SEARCHKIT_VECTOR_WEIGHT``, ...) win over both."""
+    values = {option: getattr(settings, name) for name, option in _FUSION_SETTINGS.items()}
+    if tuning is not None:
+        values.update(tuning.get("fusion", {}))
+        values.update(
+            {
+                option: getattr(settings, name)
+                for name, option in _FUSION_SETTINGS.items()
+                if name in settings.model_fields_set
+            }
+        )
+    try:
+        return FusionOptions(**values)
+    except TypeError:
+        raise IndexCorruptError(
+            "the stored fusion settings are unreadable; run tune again"
+        ) from None

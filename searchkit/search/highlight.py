@@ -1,0 +1,66 @@
+"""Highlight spans -> merged spans, escaped HTML with ``<mark>``, and styled segments. Pure."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from ..records import Span, SpanKind
+
+
+def merge_spans(
+    text: str, spans: Iterable[tuple[int, int]], kind: SpanKind = "lexical"
+) -> list[Span]:
+    """Sort spans and join neighbours separated only by punctuation (``S-400`` is one span)."""
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if merged and _joinable(text[merged[-1].end : start]):
+            last = merged.pop()
+            merged.append(Span(last.start, max(end, last.end), kind))
+        else:
+            merged.append(Span(start, end, kind))
+    return merged
+
+
+def most_similar(
+    sentences: list[tuple[int, int]], similarities: list[float], margin: float = 0.03
+) -> list[Span]:
+    """Semantic spans: the sentence most similar to the query, plus any within ``margin``."""
+    if not sentences:
+        return []
+    best = max(similarities)
+    return [
+        Span(start, end, "semantic")
+        for (start, end), similarity in zip(sentences, similarities, strict=True)
+        if similarity >= best - margin
+    ]
+
+
+def _joinable(gap: str) -> bool:
+    """A gap joins two matches when it is empty or punctuation without whitespace."""
+    return all(not c.isspace() and not c.isalnum() for c in gap)
+
+
+def segments(text: str, spans: list[Span]) -> list[tuple[str, SpanKind | None]]:
+    """``text`` cut into (piece, kind-or-None) runs, for renderers that style each run."""
+    pieces: list[tuple[str, SpanKind | None]] = []
+    cursor = 0
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.start < cursor:  # overlapping spans: the earlier one wins
+            continue
+        if span.start > cursor:
+            pieces.append((text[cursor : span.start], None))
+        pieces.append((text[span.start : span.end], span.kind))
+        cursor = span.end
+    if cursor < len(text):
+        pieces.append((text[cursor:], None))
+    return pieces
+
+
+def to_html(text: str, spans: list[Span]) -> str:
+    """Escape each run of ``text``, then wrap highlighted runs in ``<mark>``."""
+    out = []
+    for piece, kind in segments(text, spans):
+        escaped = html.escape(piece, quote=True)
+        out.append(f'<mark class="{kind}">{escaped}</mark>' if kind else escaped)
+    return "".join(out)

@@ -1,0 +1,41 @@
+"""Checks a query against the configured limits before any index is touched."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from ..choices import MODES
+from ..config import Settings
+from ..errors import UserInputError
+from ..storage.lexical import check_syntax_limits
+
+_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+
+
+def validate_query(
+    limits: Settings,
+    text: str,
+    *,
+    k: int,
+    mode: str,
+    offset: int,
+    syntax: bool,
+    per_doc: int | None = None,
+) -> None:
+    """Refuse a query the engine will not run, with a message the user can act on."""
+    if not text.strip():
+        raise UserInputError("the query is empty")
+    if len(text) > limits.max_query_chars:
+        raise UserInputError(f"the query is longer than {limits.max_query_chars} characters")
+    if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
+        raise UserInputError("the query contains control characters")
+    if mode not in MODES:
+        raise UserInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if not 1 <= k <= limits.max_k:
+        raise UserInputError(f"k must be between 1 and {limits.max_k}")
+    if offset < 0 or offset + k > limits.max_window:
+        raise UserInputError(f"offset must be >= 0 and offset + k <= {limits.max_window}")
+    if per_doc is not None and per_doc < 1:
+        raise UserInputError("per-doc must be at least 1")
+    if syntax:
+        check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)

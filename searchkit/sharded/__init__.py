@@ -1,0 +1,1 @@
+"""Scale-out on Ray (the ``cluster`` extra): distributed rebuild and sharded serving."""

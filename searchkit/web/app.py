@@ -1,0 +1,100 @@
+"""The HTTP API and search page: ``create_app(settings)`` -> FastAPI.
+
+A thin shell over the library: each worker opens the index once (``LiveEngine``), follows
+``CURRENT`` (or a sharded home's ``CLUSTER``) between requests, and never opens an index
+writer. One handler turns every error into JSON with a ``detail``; no traceback or absolute
+path ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..config import Settings
+from ..errors import SearchkitError
+from ..search.live import EngineSource, LiveEngine
+from . import admin_routes, index_routes, search_routes
+from .limits import BodyLimitMiddleware
+from .models import document_limits
+
+log = logging.getLogger("searchkit")
+LATENCY_WINDOW = 1000
+GENERIC_5XX = {
+    503: "the index is not available right now",
+    507: "the server is out of disk space",
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    engines: Callable[[], EngineSource] | None = None,
+    ray_address: str | None = None,
+) -> FastAPI:
+    """The application; the index is opened when the app starts (once per worker).
+
+    ``engines`` replaces the in-process ``LiveEngine`` (the Ray ingress passes one over Serve
+    handles); ``ray_address`` lets ``/admin/rebuild`` rebuild a sharded index on that cluster.
+    """
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.live = engines() if engines else LiveEngine(settings.index_dir, settings)
+        app.state.latencies = deque(maxlen=LATENCY_WINDOW)
+        yield
+
+    app = FastAPI(
+        title="searchkit",
+        summary="Hybrid full-text and semantic search over your own documents.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.ray_address = ray_address
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
+    app.add_exception_handler(SearchkitError, _searchkit_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _internal_error)
+    for module in (search_routes, index_routes, admin_routes):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=search_routes.STATIC), name="static")
+    app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for uvicorn workers: settings come from ``SEARCHKIT_*`` variables."""
+    return create_app(Settings())
+
+
+def _openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
+    """The OpenAPI document, with the query limits this service's settings enforce."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, routes=app.routes
+        )
+        app.openapi_schema = document_limits(schema, settings)
+    return app.openapi_schema
+
+
+async def _searchkit_error(request: Request, exc: SearchkitError) -> JSONResponse:
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc)
+        detail = GENERIC_5XX.get(exc.status, "internal error")
+        return JSONResponse({"detail": detail}, status_code=exc.status)
+    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+
+async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("%s %s failed", request.method, request.url.path)
+    return JSONResponse({"detail": "internal error"}, status_code=500)

@@ -1,0 +1,61 @@
+"""``/documents/{id}``, ``/healthz`` and ``/stats``: what the served index holds and how it runs."""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections import deque
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response
+
+from .deps import Engine, documented, stamp
+from .models import DocumentOut, HealthOut, LatencyOut, StatsOut
+
+router = APIRouter()
+
+
+@router.get(
+    "/documents/{doc_id:path}",
+    response_model=DocumentOut,
+    responses=documented(404, 413, 422, 500, 503),
+)
+def document(doc_id: str, response: Response, engine: Engine) -> dict[str, Any]:
+    """A document's metadata and passages."""
+    found = engine.document(doc_id)
+    if found is None:
+        raise HTTPException(404, "no such document in the index")
+    stamp(response, engine.generation)
+    return {**found, "generation": engine.generation}
+
+
+@router.get("/healthz", response_model=HealthOut, responses=documented(500, 503))
+def health(response: Response, engine: Engine) -> dict[str, Any]:
+    """The server is up and serves a generation."""
+    stamp(response, engine.generation)
+    return {"status": "ok", "generation": engine.generation}
+
+
+@router.get("/stats", response_model=StatsOut, responses=documented(500, 503))
+def stats(request: Request, response: Response, engine: Engine) -> dict[str, Any]:
+    """Generation, counts, model, and this worker's recent query latency."""
+    info = engine.info()
+    stamp(response, engine.generation)
+    return {
+        "generation": info["generation"],
+        "documents": info["documents"],
+        "passages": info["passages"],
+        "model": info["model"],
+        "bytes": info["bytes"],
+        "worker": os.getpid(),
+        "latency": _percentiles(request.app.state.latencies),
+    }
+
+
+def _percentiles(latencies: deque[float]) -> LatencyOut:
+    values = sorted(latencies)
+    if len(values) < 2:
+        only = values[0] if values else None
+        return LatencyOut(count=len(values), p50_ms=only, p95_ms=only, p99_ms=only)
+    cuts = statistics.quantiles(values, n=100)
+    return LatencyOut(count=len(values), p50_ms=cuts[49], p95_ms=cuts[94], p99_ms=cuts[98])
