@@ -8,6 +8,7 @@ are searched in this process (the Ray-free fan-out); the real model, tantivy and
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from searchkit import SearchEngine, build_index
+from searchkit.build.jobs import ACTIVE
 from searchkit.cli import app
 from searchkit.config import Settings
 from searchkit.embed import Encoder
@@ -187,3 +189,22 @@ def test_both_kinds_answer_alike(homes: dict[str, Path], real_encoder: Encoder) 
                 assert ones == twos
             else:
                 assert ones[:1] == twos[:1] and len(set(ones) & set(twos)) >= 0.8 * len(ones)
+
+
+def test_admin_rebuild_of_a_sharded_home_needs_its_cluster(homes: dict[str, Path]) -> None:
+    """Served without Ray, /admin/rebuild says how to rebuild; served with a Ray address, it
+    starts the distributed rebuild as a job (here against an address nothing listens at)."""
+    settings = Settings(index_dir=homes["sharded"], admin_token="s3cret")
+    auth = {"Authorization": "Bearer s3cret"}
+    with TestClient(create_app(settings)) as test_client:
+        refused = test_client.post("/admin/rebuild", headers=auth)
+    assert refused.status_code == 409 and "--ray-address" in refused.json()["detail"]
+    with TestClient(create_app(settings, ray_address="127.0.0.1:1")) as test_client:
+        started = test_client.post("/admin/rebuild", headers=auth)
+        assert started.status_code == 202
+        path = f"/admin/jobs/{started.json()['id']}"
+        deadline = time.monotonic() + 120
+        while (job := test_client.get(path, headers=auth).json())["state"] in ACTIVE:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    assert job["state"] == "failed" and "Ray" in job["error"], job

@@ -10,7 +10,13 @@ import pytest
 
 from searchkit import build_index
 from searchkit.config import Settings
-from searchkit.embed import Encoder, load_encoder, load_query_encoder, passage_backend
+from searchkit.embed import (
+    Encoder,
+    ModelFolder,
+    load_encoder,
+    load_query_encoder,
+    passage_backend,
+)
 from searchkit.embed.batches import length_buckets
 from searchkit.embed.model import read_pooling, resolve_model
 from searchkit.errors import ModelLoadError
@@ -59,6 +65,23 @@ def test_batches_on_parallel_workers_give_the_sequential_vectors() -> None:
     assert sum(progress) == len(texts) and len(progress) > 2  # several batches, all reported
     assert np.allclose(parallel, sequential, atol=1e-5)
     assert torch.get_num_threads() == threads_before  # the process keeps its own setting
+
+
+def test_int8_vectors_depend_on_the_set_of_texts_not_their_order() -> None:
+    """int8 activation scales are per forward pass: the same texts must make the same passes
+    in any order (and on any machine of a distributed build), or vectors drift."""
+    # Distinct texts, many of one length: ties must still break the same way.
+    texts = [" ".join(f"kinase{i} cell{j}" for j in range(3 + i % 17)) for i in range(300)]
+    encoder = load_encoder(Settings(), "onnx-int8")
+    assert isinstance(encoder, ModelFolder)
+    passes = encoder.batches(texts)
+    assert len(passes) > 2
+    reordered = texts[::-1]
+    as_sets = {frozenset(texts[i] for i in group) for group in passes}
+    assert as_sets == {
+        frozenset(reordered[i] for i in group) for group in encoder.batches(reordered)
+    }
+    assert np.array_equal(encoder.encode(texts), encoder.encode(reordered)[::-1])
 
 
 def test_every_backend_shares_the_weights_fingerprint(real_encoder: Encoder) -> None:

@@ -240,10 +240,13 @@ def _embeddings(job: _Job) -> np.ndarray:
     for pid, stored in job.reused.items():
         vectors[pid] = stored
     missing = [pid for pid in range(len(job.texts)) if pid not in job.reused]
-    job.progress.stage("encoding passages", len(missing))
-    if missing:
-        encoded = job.encoder.encode([job.texts[pid] for pid in missing], job.progress.advance)
-        vectors[missing] = encoded
+    # Each distinct text once: a text repeated across documents gets one vector everywhere.
+    unique = list(dict.fromkeys(job.texts[pid] for pid in missing))
+    job.progress.stage("encoding passages", len(unique))
+    if unique:
+        encoded = job.encoder.encode(unique, job.progress.advance)
+        row = {text: i for i, text in enumerate(unique)}
+        vectors[missing] = encoded[[row[job.texts[pid]] for pid in missing]]
     return vectors
 
 

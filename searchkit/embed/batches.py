@@ -16,10 +16,18 @@ MAX_BATCH = 128
 
 
 def length_buckets(
-    lengths: Sequence[int], batch_tokens: int, max_batch: int
+    lengths: Sequence[int],
+    batch_tokens: int,
+    max_batch: int,
+    tiebreak: Sequence[str] | None = None,
 ) -> Iterator[list[int]]:
-    """Indexes grouped by similar length, each group within ``batch_tokens`` once padded."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    """Indexes grouped by similar length, each group within ``batch_tokens`` once padded.
+
+    With ``tiebreak`` (the texts), the groups depend on the set of texts, not their order: a
+    build split over machines forms the same batches as one machine, and int8 encodings, whose
+    activation scales are per batch, come out the same.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], tiebreak[i] if tiebreak else ""))
     batch: list[int] = []
     for index in order:
         padded = lengths[index] * (len(batch) + 1)  # sorted, so this one is the longest

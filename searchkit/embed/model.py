@@ -202,6 +202,15 @@ class ModelFolder:
         unit: NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
         return unit
 
+    def batches(self, texts: Sequence[str]) -> list[list[int]]:
+        """How ``encode`` groups ``texts`` into forward passes: a distributed build sends
+        each group to a worker whole, so that every text is encoded as one machine would."""
+        return self._batches([len(ids) for ids in self.model_inputs(texts)], texts)
+
+    def _batches(self, lengths: list[int], texts: Sequence[str]) -> list[list[int]]:
+        # Longest batches first, so that no worker is left with a long one at the end.
+        return list(length_buckets(lengths, BATCH_TOKENS, MAX_BATCH, texts))[::-1]
+
     def encode_in_buckets(
         self,
         texts: Sequence[str],
@@ -222,8 +231,7 @@ class ModelFolder:
             ids, mask = pad_rows([inputs[i] for i in batch], max(lengths[i] for i in batch))
             return self.pool(forward(ids, mask), mask)
 
-        # Longest batches first, so that no worker is left with a long one at the end.
-        batches = list(length_buckets(lengths, BATCH_TOKENS, MAX_BATCH))[::-1]
+        batches = self._batches(lengths, texts)
         for batch, vectors in zip(
             batches, run_batches(encode_batch, batches, workers), strict=True
         ):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..build.builder import build_index
 from ..build.reuse import EmbeddingReuse
 from ..config import Settings
-from ..embed import Encoder, load_encoder, passage_backend
+from ..embed import Encoder, ModelFolder, load_encoder, passage_backend
 from ..errors import SearchkitError, SourceError, UserInputError
 from ..ingest.documents import iter_documents
 from ..ingest.passages import embedded_passages
@@ -102,7 +102,7 @@ def cluster_rebuild(
         clock = time.perf_counter()
         stage(f"embedding {len(texts)} passages on the cluster")
         pool = free_cpus(ray) if actors is None else min(actors, free_cpus(ray))
-        vectors, batch_nodes = _embed(texts, settings, pool)
+        vectors, batch_nodes = _embed(texts, settings, pool, encoder)
         seconds["embed"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -182,9 +182,13 @@ def _plan(
 
 
 def _embed(
-    texts: dict[str, str], settings: Settings, actors: int
+    texts: dict[str, str], settings: Settings, actors: int, encoder: Encoder
 ) -> tuple[dict[str, NDArray[np.float32]], Counter[str]]:
-    """Vectors of ``texts`` (by hash) from a Ray Data actor pool, and batches per node."""
+    """Vectors of ``texts`` (by hash) from a Ray Data actor pool, and batches per node.
+
+    Each Ray Data row is one whole forward pass as a local build would batch these texts
+    (``ModelFolder.batches``), so that every passage gets the vector one machine would give it.
+    """
     vectors: dict[str, NDArray[np.float32]] = {}
     nodes: Counter[str] = Counter()
     if not texts:
@@ -197,14 +201,16 @@ def _embed(
     # Every actor is up before the first batch goes out, so that all of them share the work.
     context.wait_for_min_actors_s = ACTOR_START_TIMEOUT
     logging.getLogger("ray.data").setLevel(logging.ERROR)
-    items = [{"hash": digest, "text": text} for digest, text in texts.items()]
-    # Small inputs still make a few batches per actor, so that every actor gets work.
-    batch_size = max(1, min(EMBED_BATCH, -(-len(items) // (2 * actors))))
+    hashes, bodies = list(texts), list(texts.values())
+    items = [
+        {"hashes": [hashes[i] for i in group], "texts": [bodies[i] for i in group]}
+        for group in _forward_passes(encoder, bodies)
+    ]
     dataset = data.from_items(items).map_batches(
         PassageEmbedder,
         fn_constructor_kwargs={"settings": settings},
         compute=data.ActorPoolStrategy(size=actors),
-        batch_size=batch_size,
+        batch_size=1,
         num_cpus=1,  # Ray Data spreads the pool's actors over the nodes by default
     )
     try:
@@ -220,6 +226,16 @@ def _embed(
     return vectors, nodes
 
 
+def _forward_passes(encoder: Encoder, texts: list[str]) -> list[list[int]]:
+    """The groups a local build would encode ``texts`` in, or fixed-size groups for an encoder
+    that does not batch by length itself (sentence-transformers for other module stacks)."""
+    if isinstance(encoder, ModelFolder):
+        return encoder.batches(texts)
+    return [
+        list(range(i, min(i + EMBED_BATCH, len(texts)))) for i in range(0, len(texts), EMBED_BATCH)
+    ]
+
+
 class PassageEmbedder:
     """A Ray Data actor: loads the model once, then embeds batch after batch."""
 
@@ -233,9 +249,10 @@ class PassageEmbedder:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        vectors = self._encoder.encode([str(text) for text in batch["text"]])
+        texts = [str(text) for group in batch["texts"] for text in group]
+        vectors = self._encoder.encode(texts)
         return {
-            "hash": batch["hash"],
+            "hash": np.array([str(digest) for group in batch["hashes"] for digest in group]),
             "vector": vectors,
             "node": np.array([self._node] * len(vectors)),
         }
