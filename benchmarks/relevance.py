@@ -35,7 +35,7 @@ def variants(dataset_arg: str, split: str) -> list[tuple[str, str, FusionOptions
     rows = [
         ("bm25", "bm25", base, f"{cli} --mode bm25"),
         ("vector", "vector", base, f"{cli} --mode vector"),
-        ("hybrid (default: zscore, w=0.5, 300/leg, max)", "hybrid", base, f"{cli} --mode hybrid"),
+        ("hybrid (default: zscore, learned w, 300/leg)", "hybrid", base, f"{cli} --mode hybrid"),
     ]
     for k in (10, 60):
         options = replace(base, method="rrf", rrf_k=k)

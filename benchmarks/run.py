@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 # benchmarks/ is on sys.path: Python puts the script's folder there.
+from adaptive import AdaptiveRow, adaptive_lines, adaptive_rows
 from http_load import HttpRow, http_rows
 from ingest import IngestRow, find_source, ingest_row
 from latency import LatencyRow, latency_rows
@@ -120,6 +121,7 @@ class Results:
     hybrid_scale: dict[str, Any] = field(default_factory=dict)
     ingest: IngestRow | None = None
     cluster: dict[str, Any] = field(default_factory=dict)
+    adaptive: list[AdaptiveRow] = field(default_factory=list)
     # When each section was last measured: `--only` runs leave the other sections' figures.
     measured: dict[str, str] = field(default_factory=dict)
 
@@ -168,6 +170,7 @@ def write_results(results: Results) -> None:
             f"| {r.name} | {r.ndcg:.4f} | {r.recall:.4f} | {r.mrr:.4f} | `{r.command}` |"
             for r in relevance
         ]
+    lines += adaptive_lines(results.adaptive)
     if explain:
         extra = explain["explain"] - explain["plain"]
         lines += [
@@ -242,6 +245,7 @@ def write_results(results: Results) -> None:
         "hybrid_scale": results.hybrid_scale,
         "ingest": asdict(results.ingest) if results.ingest else None,
         "cluster": results.cluster,
+        "adaptive": [asdict(r) for r in results.adaptive],
         "measured": results.measured,
     }
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(payload, indent=2))
@@ -287,6 +291,7 @@ def load_results(path: Path) -> Results:
         hybrid_scale=saved.get("hybrid_scale") or {},
         ingest=IngestRow(**ingest) if ingest else None,
         cluster=saved.get("cluster") or {},
+        adaptive=[AdaptiveRow(**r) for r in saved.get("adaptive", [])],
         measured=saved.get("measured") or {},
     )
 
@@ -320,6 +325,7 @@ def ingest(results: Results, args: Any) -> None:
 SECTIONS = (
     "core",
     "relevance",
+    "adaptive",
     "latency",
     "throughput",
     "quality",
@@ -369,6 +375,10 @@ def run_section(section: str, results: Results, dataset_dir: Path, args: Any) ->
         return
     if section == "ingest":
         ingest(results, args)
+        return
+    if section == "adaptive":
+        home = (REPO / args.index_home).resolve()
+        results.adaptive = adaptive_rows(dataset_dir.parent, home)
         return
     home = (REPO / args.index_home).resolve()
     dataset = load_beir(dataset_dir, args.split)

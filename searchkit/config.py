@@ -56,12 +56,18 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)
-    # Fusion defaults chosen by `searchkit tune` on half of SciFact train and confirmed on the
-    # other half (benchmarks/RESULTS.md): z-scored scores, equal weights, 300 passages per leg.
+    # Fusion defaults: z-scored scores and 300 passages per leg, chosen by `searchkit tune` on
+    # half of SciFact train and confirmed on the other half (benchmarks/RESULTS.md); the legs'
+    # weights are learned per index (search.adaptive) unless set here or by `tune`.
     candidates: int = Field(default=300, ge=1, le=10_000, description="top-N per leg")
     fusion: FusionMethod = "zscore"
     rrf_k: int = Field(default=60, ge=1)
-    vector_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="vector leg's share")
+    vector_weight: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="vector leg's share; unset: learned per index by its build-time self-check",
+    )
     aggregate: Aggregation = Field(default="max", description="passages -> document")
     decay: float = Field(default=0.3, ge=0.0, le=1.0)
     # Vector index: exact search up to exact_limit passages, HNSW beyond (benchmarks/RESULTS.md

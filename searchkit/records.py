@@ -55,6 +55,7 @@ class Fused:
     score: float
     bm25: Ranked | None
     vector: Ranked | None
+    parts: tuple[float, float] = (0.0, 0.0)  # what each leg added to ``score`` (hybrid)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Hit:
     vector: LegScore | None
     highlights: list[Span]
     html: str
+    explanation: dict[str, Any] | None = None  # with explain: what each leg added, and why
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class SearchResult:
     offset: int
     hits: list[Hit]
     took_ms: float
+    explanation: dict[str, Any] | None = None  # with explain: the fusion used, and why
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON body shared by ``searchkit query --json`` and the HTTP endpoint."""

@@ -35,8 +35,9 @@ def test_query_json_shape(runner: CliRunner, seeds_index: Path) -> None:
     hit = body["hits"][0]
     assert set(hit) == {
         "doc_id", "path", "title", "text", "start", "end", "page", "score", "bm25", "vector",
-        "highlights", "html",
+        "highlights", "html", "explanation",
     }  # fmt: skip
+    assert hit["explanation"] is None and body["explanation"] is None  # only with --explain
     assert "S-400" in hit["text"]
     marked = [hit["text"][h["start"] : h["end"]] for h in hit["highlights"]]
     assert marked == ["sanctions", "S-400"]

@@ -33,6 +33,7 @@ from ..storage.lexical import LexicalRow, write_lexical
 from ..storage.store import FORMAT_VERSION, Store, atomic_write, file_inventory
 from ..storage.vectors import IndexPlan, build_vector_index, describe
 from .reuse import EmbeddingReuse
+from .selfcheck import check_generation
 
 SHRINK_LIMIT = 0.5  # publishing under half the live documents needs allow_shrink
 CRASH_AFTER_VARIABLE = "SEARCHKIT_CRASH_AFTER"
@@ -74,11 +75,13 @@ class _Job:
     progress: Progress
     reuse: EmbeddingReuse | None
     only: Callable[[Document], bool] | None = None
+    query_encoder: Encoder | None = None  # encodes the self-check's held-out sentences
     stats: IngestStats = field(default_factory=IngestStats)
     texts: list[str] = field(default_factory=list)  # what is embedded, per passage
     reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
     rows: list[LexicalRow] = field(default_factory=list)
     document_hashes: dict[str, str] = field(default_factory=dict)
+    self_check: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -121,9 +124,10 @@ def build_index(
     with store.build_lock():
         number, partial = store.start_generation()
         try:
+            query_encoder = None
             if encoder is None:
                 encoder = load_encoder(settings)
-                _prepare_query_encoder(settings)
+                query_encoder = _prepare_query_encoder(settings)
             job = _Job(
                 number,
                 partial,
@@ -133,6 +137,7 @@ def build_index(
                 progress or SilentProgress(),
                 EmbeddingReuse(store, encoder) if reuse else None,
                 only,
+                query_encoder,
             )
             _checkpoint("started")
             _build_generation(job, allow_shrink)
@@ -151,11 +156,13 @@ def build_index(
     return _report(job)
 
 
-def _prepare_query_encoder(settings: Settings) -> None:
-    """Export the query model now if its backend needs an export (ONNX)."""
-    prepare = getattr(load_query_encoder(settings), "prepare", None)
+def _prepare_query_encoder(settings: Settings) -> Encoder:
+    """The query encoder, its model exported now if its backend needs an export (ONNX)."""
+    encoder = load_query_encoder(settings)
+    prepare = getattr(encoder, "prepare", None)
     if prepare is not None:
         prepare()
+    return encoder
 
 
 def _index_plan(settings: Settings) -> IndexPlan:
@@ -198,6 +205,14 @@ def _build_generation(job: _Job, allow_shrink: bool) -> None:
     write_lexical(job.out / LEXICAL, iter(job.rows))
     _checkpoint("lexical")
     job.seconds["write"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    job.progress.stage("checking how well each leg finds its own passages")
+    # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
+    passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
+    queries = job.query_encoder or passages  # held-out sentences are encoded as queries are
+    job.self_check = check_generation(job.out, job.rows, job.texts, passages, queries)
+    job.seconds["self_check"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     atomic_write(job.out / MANIFEST, json.dumps(_manifest(job), indent=2).encode())
@@ -290,6 +305,7 @@ def _manifest(job: _Job) -> dict[str, Any]:
             "variant": encoder.variant,
         },
         "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
+        "self_check": job.self_check,
         "files": file_inventory(job.out),
     }
 

@@ -27,7 +27,12 @@ FusionOption = Annotated[
 ]
 VectorWeightOption = Annotated[
     float | None,
-    typer.Option("--vector-weight", min=0.0, max=1.0, help="The vector leg's share, 0 to 1."),
+    typer.Option(
+        "--vector-weight",
+        min=0.0,
+        max=1.0,
+        help="The vector leg's share, 0 to 1 (default: learned by the index when built).",
+    ),
 ]
 RrfKOption = Annotated[int | None, typer.Option("--rrf-k", min=1, help="The RRF constant.")]
 CandidatesOption = Annotated[

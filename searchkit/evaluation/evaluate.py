@@ -89,7 +89,8 @@ def cached_index_dir(index_home: Path, dataset: BeirDataset, settings: Settings)
     with dataset.corpus.open("rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-    build: list[object] = [settings.model, settings.min_passage_words]
+    # "self-check": generations that measure their legs (and so learn the fusion weights).
+    build: list[object] = [settings.model, settings.min_passage_words, "self-check"]
     backend = passage_backend(settings)
     if backend != "torch-fp32":  # the reference keeps the key it had before backends existed
         build.append(backend)

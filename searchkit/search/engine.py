@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,14 @@ from ..errors import IndexCorruptError, ModelMismatchError
 from ..records import Fused, Ranked, SearchResult
 from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded
+from .adaptive import (
+    learned_vector_weight,
+    leg_effectiveness,
+    leg_parts,
+    query_explanation,
+    weight_source,
+    with_weight,
+)
 from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse_legs, resolve_fusion
 from .hits import explain as explain_hits
 from .query_check import validate_query
@@ -52,7 +60,17 @@ class SearchEngine:
         self.home = home
         self.generation = generation
         self.settings = settings
-        self.fusion = resolve_fusion(settings, Store(home).read_tuning())
+        self.effectiveness = leg_effectiveness(manifest)
+        self.learned_weight = learned_vector_weight(self.effectiveness)
+        tuning = Store(home).read_tuning()
+        self.fusion = with_weight(resolve_fusion(settings, tuning), self.learned_weight)
+        self.weights_from = weight_source(
+            self.fusion,
+            tuned=tuning is not None and "vector_weight" in tuning.get("fusion", {}),
+            explicit="vector_weight" in settings.model_fields_set
+            and settings.vector_weight is not None,
+            learned=self.learned_weight,
+        )
         self._encoder = encoder
         self._encoder_checked = False
         self._files = files
@@ -117,7 +135,8 @@ class SearchEngine:
         validate_query(
             self.settings, text, k=k, mode=mode, offset=offset, syntax=syntax, per_doc=per_doc
         )
-        fusion = fusion or self.fusion
+        source = self.weights_from if fusion in (None, self.fusion) else "request"
+        fusion = with_weight(fusion or self.fusion, self.learned_weight)
         vector = self._query_vector(text, mode)
         bm25, vectors = self.shards.legs(
             text,
@@ -135,8 +154,14 @@ class SearchEngine:
         hits = self.shards.hits(page, text, syntax)
         if explain and vector is not None:
             hits = explain_hits(hits, page, vector, self.encoder)
+        explanation = None
+        if explain and mode == "hybrid":  # a single leg's score is that leg's own
+            hits = [replace(h, explanation=leg_parts(f)) for h, f in zip(hits, page, strict=True)]
+            explanation = query_explanation(fusion, source, self.effectiveness)
         took = (time.perf_counter() - started) * 1000
-        return SearchResult(text, mode, self.generation, k, offset, hits, round(took, 2))
+        return SearchResult(
+            text, mode, self.generation, k, offset, hits, round(took, 2), explanation
+        )
 
     def rank_documents(
         self,
@@ -151,7 +176,7 @@ class SearchEngine:
 
         ``query_vector`` lets a caller that encodes many queries in one batch skip encoding here.
         """
-        fusion = fusion or self.fusion
+        fusion = with_weight(fusion or self.fusion, self.learned_weight)
         if query_vector is None:
             query_vector = self._query_vector(text, mode)
         # A single leg looks deeper so that k documents survive grouping; hybrid fuses exactly
@@ -171,6 +196,7 @@ class SearchEngine:
         """Fuse ``legs`` (each cut to ``fusion.candidates`` in hybrid) and rank documents by
         their passages. ``tune`` calls this on cached legs with many fusion choices."""
         bm25, vectors = legs
+        fusion = with_weight(fusion, self.learned_weight)
         if mode == "hybrid":
             bm25, vectors = bm25[: fusion.candidates], vectors[: fusion.candidates]
         fused = fuse_legs(mode, bm25, vectors, fusion)

@@ -16,6 +16,8 @@ from ..config import Settings
 from ..errors import IndexCorruptError
 from ..records import Fused, Ranked
 
+EQUAL_WEIGHT = 0.5  # the vector leg's share where nothing better is known
+
 
 def _default(setting: str) -> Any:
     """The default of a ``Settings`` field: the one place fusion defaults are declared."""
@@ -26,23 +28,25 @@ def _default(setting: str) -> Any:
 class FusionOptions:
     """How the two legs become one ranking (defaults: those of ``Settings``).
 
-    ``vector_weight`` is the vector leg's share (0 = BM25 only, 1 = vectors only); at 0.5 RRF
-    scores are the textbook ``1/(k+rank)`` sums. ``aggregate`` turns passages into documents:
+    ``vector_weight`` is the vector leg's share (0 = BM25 only, 1 = vectors only; None: the
+    index's learned share, which the engine fills in); at 0.5 RRF scores are the textbook
+    ``1/(k+rank)`` sums. ``aggregate`` turns passages into documents:
     the best passage's score, or a sum of the top passages decayed by ``decay`` per place.
     """
 
     method: FusionMethod = _default("fusion")  # noqa: RUF009 (a str, read once)
     rrf_k: int = _default("rrf_k")
-    vector_weight: float = _default("vector_weight")
+    vector_weight: float | None = _default("vector_weight")
     candidates: int = _default("candidates")
     aggregate: Aggregation = _default("aggregate")  # noqa: RUF009 (a str, read once)
     decay: float = _default("decay")
 
 
 def fuse(bm25: list[Ranked], vector: list[Ranked], options: FusionOptions) -> list[Fused]:
+    weight = EQUAL_WEIGHT if options.vector_weight is None else options.vector_weight
     if options.method == "rrf":
-        return reciprocal_rank_fusion(bm25, vector, options.rrf_k, options.vector_weight)
-    return normalized_fusion(bm25, vector, options.vector_weight, options.method)
+        return reciprocal_rank_fusion(bm25, vector, options.rrf_k, weight)
+    return normalized_fusion(bm25, vector, weight, options.method)
 
 
 def fuse_legs(
@@ -103,8 +107,11 @@ def _combine(
     fused = []
     for pid in by_id[0].keys() | by_id[1].keys():
         legs = (by_id[0].get(pid), by_id[1].get(pid))
-        score = sum(part(i, leg) for i, leg in enumerate(legs) if leg is not None)
-        fused.append(Fused(pid, score, legs[0], legs[1]))
+        parts = (
+            0.0 if legs[0] is None else part(0, legs[0]),
+            0.0 if legs[1] is None else part(1, legs[1]),
+        )
+        fused.append(Fused(pid, parts[0] + parts[1], legs[0], legs[1], parts))
     return sorted(fused, key=_order)
 
 

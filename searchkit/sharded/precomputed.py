@@ -31,6 +31,11 @@ class PrecomputedEncoder:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    @property
+    def new_text_encoder(self) -> Encoder:
+        """The model itself, for text no embedding stage saw (a build's self-check)."""
+        return self._inner
+
     def encode(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> NDArray[np.float32]:

@@ -204,7 +204,7 @@ def _embed(
     hashes, bodies = list(texts), list(texts.values())
     items = [
         {"hashes": [hashes[i] for i in group], "texts": [bodies[i] for i in group]}
-        for group in _forward_passes(encoder, bodies)
+        for group in _forward_passes(encoder, bodies, actors)
     ]
     dataset = data.from_items(items).map_batches(
         PassageEmbedder,
@@ -226,14 +226,22 @@ def _embed(
     return vectors, nodes
 
 
-def _forward_passes(encoder: Encoder, texts: list[str]) -> list[list[int]]:
-    """The groups a local build would encode ``texts`` in, or fixed-size groups for an encoder
-    that does not batch by length itself (sentence-transformers for other module stacks)."""
-    if isinstance(encoder, ModelFolder):
-        return encoder.batches(texts)
-    return [
-        list(range(i, min(i + EMBED_BATCH, len(texts)))) for i in range(0, len(texts), EMBED_BATCH)
-    ]
+def _forward_passes(encoder: Encoder, texts: list[str], actors: int) -> list[list[int]]:
+    """The groups a local build would encode ``texts`` in, so that a passage gets the vector
+    one machine gives it. Too few groups to keep every actor busy (a small input) are split
+    further: every node then works, at the cost of int8 vectors slightly unlike a local
+    build's. An encoder that does not batch by length (sentence-transformers for other module
+    stacks) gets fixed-size groups."""
+    if not isinstance(encoder, ModelFolder):
+        return [
+            list(range(i, min(i + EMBED_BATCH, len(texts))))
+            for i in range(0, len(texts), EMBED_BATCH)
+        ]
+    groups = encoder.batches(texts)
+    if len(groups) >= 2 * actors:
+        return groups
+    flat = [i for group in groups for i in group]
+    return [flat[part :: 2 * actors] for part in range(2 * actors) if flat[part :: 2 * actors]]
 
 
 class PassageEmbedder:
@@ -314,12 +322,11 @@ def _run_shard_build(  # noqa: PLR0917 (called positionally by Ray)
     shard, shards = placement
 
     cluster = ShardedStore(home)
-    encoder = PrecomputedEncoder(load_encoder(settings), vectors)
     build_index(
         paths,
         cluster.shard_home(shard),
         settings,
-        encoder,
+        PrecomputedEncoder(load_encoder(settings), vectors),
         reuse=reuse,
         allow_shrink=True,  # a shard may legitimately shrink when documents move or go
         only=lambda document: shard_of(document.doc_id, shards) == shard,

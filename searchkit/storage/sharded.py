@@ -116,6 +116,7 @@ class ShardedStore:
             "counts": manifest["counts"],
             "bytes": sum(entry["size"] for entry in manifest["files"].values()),
             "manifest_sha256": sha256_file(store.path(generation) / MANIFEST),
+            "self_check": manifest.get("self_check"),
         }
 
     def pinned(self, shard: int) -> set[int]:
