@@ -94,8 +94,7 @@ def weights_fingerprint(folder: Path) -> str:
     for path in files:
         digest.update(path.relative_to(folder).as_posix().encode())
         with path.open("rb") as handle:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
+            hashlib.file_digest(handle, lambda: digest)  # one running digest over every file
     return digest.hexdigest()[:16]
 
 

@@ -85,10 +85,8 @@ def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
 
 def cached_index_dir(index_home: Path, dataset: BeirDataset, settings: Settings) -> Path:
     """Where the evaluation index for this corpus and these build settings lives."""
-    digest = hashlib.sha256()
     with dataset.corpus.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
+        digest = hashlib.file_digest(handle, "sha256")
     # "self-check": generations that measure their legs (and so learn the fusion weights).
     build: list[object] = [settings.model, settings.min_passage_words, "self-check"]
     backend = passage_backend(settings)
