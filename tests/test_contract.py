@@ -208,3 +208,43 @@ def test_admin_rebuild_of_a_sharded_home_needs_its_cluster(homes: dict[str, Path
             assert time.monotonic() < deadline
             time.sleep(0.2)
     assert job["state"] == "failed" and "Ray" in job["error"], job
+
+
+JUDGED = {
+    "q1": (EXACT_QUERY, "kitchen/bread.md"),
+    "q2": (PARAPHRASE_QUERY, "garage/oil.txt"),
+    "q3": ("plants that need sun and a stake", "garden/tomatoes.html"),
+    "q4": ("a rover collecting rock cores", "space/mars.txt"),
+    "q5": ("S-400 sanctions", "news/seed.txt"),
+    "q6": ("defence ministers of Russia and China", "news/seed.txt"),
+}
+
+
+def test_eval_as_built_and_tune_on_both_kinds(
+    homes: dict[str, Path], kind: str, tmp_path: Path
+) -> None:
+    """A deployment's relevance is measured and tuned where it runs, local or sharded."""
+    beir = tmp_path / "judged"
+    (beir / "qrels").mkdir(parents=True)
+    (beir / "corpus.jsonl").write_text("")  # the index as built is scored, not this corpus
+    queries = [json.dumps({"_id": qid, "text": text}) for qid, (text, _) in JUDGED.items()]
+    (beir / "queries.jsonl").write_text("\n".join(queries) + "\n")
+    rows = [f"{qid}\t{doc}\t1" for qid, (_, doc) in JUDGED.items()]
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "\n".join(rows))
+    runner, home = CliRunner(), str(homes[kind])
+    scored = runner.invoke(
+        app, ["eval", str(beir), "--split", "test", "--index", home, "--as-built", "--json"]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert json.loads(scored.stdout)["hybrid"]["ndcg@10"] > 0.8
+    try:
+        tuned = runner.invoke(
+            app, ["tune", str(beir), "--split", "test", "--index", home, "--json"]
+        )
+        assert tuned.exit_code == 0, tuned.output
+        stored = json.loads((homes[kind] / "fusion.json").read_text())["fusion"]
+        assert stored == json.loads(tuned.stdout)["stored"]
+        info = json.loads(runner.invoke(app, ["info", "--index", home, "--json"]).stdout)
+        assert info["fusion"] == stored  # the tuned fusion is the one in effect
+    finally:
+        (homes[kind] / "fusion.json").unlink(missing_ok=True)
