@@ -1,26 +1,34 @@
-# Two commands: `make demo` and `make test`. Both create .venv and install everything first.
+# Two commands: `make demo` and `make test`. Both create .venv first; `demo` installs what
+# searchkit needs, `test` adds the test tools and the cluster extra (Ray, Playwright, ...).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+STAMP_ALL := $(VENV)/.installed-all
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
-.PHONY: install browser demo test lint bench bench-data clean
+.PHONY: install install-all browser demo test lint bench bench-data clean
 
 install: $(STAMP)
+
+install-all: $(STAMP_ALL)
 
 # torch first, pinned: a bare or transitive torch would pull a multi-GB CUDA build.
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
 	$(PIP) install torch==2.13.0
-	$(PIP) install -e ".[dev,cluster]"
+	$(PIP) install -e .
 	touch $(STAMP)
+
+$(STAMP_ALL): $(STAMP)
+	$(PIP) install -e ".[dev,cluster]"
+	touch $(STAMP_ALL)
 
 demo: install
 	$(BIN)/searchkit query "S-400 sanctions"
 
-lint: install
+lint: install-all
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy searchkit
@@ -42,7 +50,7 @@ bench-data:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-doc >/dev/null; \
 	  else echo "linux-doc is not installed and this is not root: the ingestion section is skipped"; fi; }
 
-bench: install bench-data
+bench: install-all bench-data
 	$(BIN)/python benchmarks/run.py
 
 clean:

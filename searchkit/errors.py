@@ -75,3 +75,7 @@ class StorageError(SearchkitError):
     """Writing the index failed (disk full, permissions); the live generation is untouched."""
 
     status = 507
+
+
+class PortInUseError(SearchkitError):
+    """The service cannot listen where it was asked to (an environment problem: exit 1)."""

@@ -153,3 +153,10 @@ def test_damaged_file_of_the_right_size_is_refused_cleanly(
     faiss_file.write_bytes(b"\0" * faiss_file.stat().st_size)
     with pytest.raises(IndexCorruptError, match="cannot be opened"):
         SearchEngine.open(index, encoder=hash_encoder)
+
+
+def test_one_source_given_as_a_string(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    report = build_index(str(corpus), tmp_path / "index", encoder=hash_encoder)
+    assert report.documents == 4

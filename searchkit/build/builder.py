@@ -14,24 +14,22 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Collection, Iterable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 
 from ..config import Settings
 from ..embed import Encoder, load_encoder, load_query_encoder
 from ..errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
-from ..ingest.documents import IngestStats, iter_documents
+from ..ingest.documents import iter_documents
 from ..ingest.passages import embedded_passages
 from ..records import BuildReport, Document
 from ..storage.catalog import CatalogWriter, content_hash
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, MANIFEST, VECTORS, passage_counts
 from ..storage.lexical import LexicalRow, write_lexical
-from ..storage.store import FORMAT_VERSION, Store, atomic_write, file_inventory
-from ..storage.vectors import IndexPlan, build_vector_index, describe
+from ..storage.store import Store, atomic_write
+from ..storage.vectors import build_vector_index
+from .job import Job, Progress, index_plan, manifest, report
 from .reuse import EmbeddingReuse
 from .selfcheck import check_generation
 
@@ -48,13 +46,6 @@ CRASH_POINTS = (
 )
 
 
-class Progress(Protocol):
-    """Receives progress of long stages; the CLI draws bars from it."""
-
-    def stage(self, name: str, total: int | None = None) -> None: ...
-    def advance(self, amount: int = 1) -> None: ...
-
-
 class SilentProgress:
     def stage(self, name: str, total: int | None = None) -> None:
         pass
@@ -63,29 +54,7 @@ class SilentProgress:
         pass
 
 
-@dataclass
-class _Job:
-    """One build: its inputs, and what it gathered on the way."""
-
-    number: int
-    out: Path
-    sources: list[Path]
-    settings: Settings
-    encoder: Encoder
-    progress: Progress
-    reuse: EmbeddingReuse | None
-    only: Callable[[Document], bool] | None = None
-    query_encoder: Encoder | None = None  # encodes the self-check's held-out sentences
-    stats: IngestStats = field(default_factory=IngestStats)
-    texts: list[str] = field(default_factory=list)  # what is embedded, per passage
-    reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
-    rows: list[LexicalRow] = field(default_factory=list)
-    document_hashes: dict[str, str] = field(default_factory=dict)
-    self_check: dict[str, Any] | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-
-
-__all__ = ["build_index", "live_sources", "load_encoder"]
+__all__ = ["Progress", "build_index", "live_sources", "load_encoder"]
 
 
 def live_sources(index_dir: Path | str) -> list[Path]:
@@ -96,7 +65,7 @@ def live_sources(index_dir: Path | str) -> list[Path]:
 
 
 def build_index(
-    sources: Iterable[Path | str],
+    sources: Iterable[Path | str] | Path | str,
     index_dir: Path | str,
     settings: Settings | None = None,
     encoder: Encoder | None = None,
@@ -107,7 +76,8 @@ def build_index(
     only: Callable[[Document], bool] | None = None,
     pinned: Collection[int] = (),
 ) -> BuildReport:
-    """Index ``sources`` into a new generation under ``index_dir`` and publish it.
+    """Index ``sources`` (paths, or one path) into a new generation under ``index_dir`` and
+    publish it.
 
     ``reuse`` takes unchanged passages' vectors from the live generation; ``allow_shrink``
     permits publishing an empty or much smaller index than the live one. ``only`` keeps the
@@ -117,10 +87,46 @@ def build_index(
     ONNX export), so the first query after the build does not pay for it.
     """
     settings = settings or Settings()
+    if isinstance(sources, str | Path):  # one source, not the characters of its name
+        sources = [sources]
     source_paths = [Path(s).resolve() for s in sources]
     for missing in (s for s in source_paths if not s.exists()):
         raise SourceError(f"source not found: {missing}")
     store = Store(Path(index_dir))
+    existed = store.home.exists()
+    fresh = not existed or not any(store.home.iterdir())
+    try:
+        return _build_locked(
+            store, source_paths, settings, encoder, progress, reuse, allow_shrink, only, pinned
+        )
+    except BaseException:
+        if fresh:  # a failed first build leaves nothing behind, not even the lock file
+            _remove_contents(store.home, keep_folder=existed)
+        raise
+
+
+def _remove_contents(home: Path, keep_folder: bool) -> None:
+    if not keep_folder:
+        shutil.rmtree(home, ignore_errors=True)
+        return
+    for child in home.iterdir() if home.is_dir() else []:
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+def _build_locked(  # noqa: PLR0917
+    store: Store,
+    source_paths: list[Path],
+    settings: Settings,
+    encoder: Encoder | None,
+    progress: Progress | None,
+    reuse: bool,
+    allow_shrink: bool,
+    only: Callable[[Document], bool] | None,
+    pinned: Collection[int],
+) -> BuildReport:
     with store.build_lock():
         number, partial = store.start_generation()
         try:
@@ -128,7 +134,7 @@ def build_index(
             if encoder is None:
                 encoder = load_encoder(settings)
                 query_encoder = _prepare_query_encoder(settings)
-            job = _Job(
+            job = Job(
                 number,
                 partial,
                 source_paths,
@@ -153,7 +159,7 @@ def build_index(
                 ) from None
             raise
         store.prune(settings.keep_generations, pinned)
-    return _report(job)
+    return report(job)
 
 
 def _prepare_query_encoder(settings: Settings) -> Encoder:
@@ -163,12 +169,6 @@ def _prepare_query_encoder(settings: Settings) -> Encoder:
     if prepare is not None:
         prepare()
     return encoder
-
-
-def _index_plan(settings: Settings) -> IndexPlan:
-    return IndexPlan(
-        settings.vector_index, settings.exact_limit, settings.hnsw_m, settings.hnsw_ef_construction
-    )
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -185,7 +185,7 @@ def _checkpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _build_generation(job: _Job, allow_shrink: bool) -> None:
+def _build_generation(job: Job, allow_shrink: bool) -> None:
     clock = time.perf_counter()
     _collect(job)
     _check_size(job, allow_shrink)  # before any encoding is spent on a build that is refused
@@ -200,7 +200,7 @@ def _build_generation(job: _Job, allow_shrink: bool) -> None:
     job.progress.stage("writing indexes")
     ids = np.arange(len(job.texts), dtype=np.int64)
     atomic_write(job.out / EMBEDDINGS, vectors.tobytes())
-    atomic_write(job.out / VECTORS, build_vector_index(vectors, ids, _index_plan(job.settings)))
+    atomic_write(job.out / VECTORS, build_vector_index(vectors, ids, index_plan(job.settings)))
     _checkpoint("vectors")
     write_lexical(job.out / LEXICAL, iter(job.rows))
     _checkpoint("lexical")
@@ -215,13 +215,13 @@ def _build_generation(job: _Job, allow_shrink: bool) -> None:
     job.seconds["self_check"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    atomic_write(job.out / MANIFEST, json.dumps(_manifest(job), indent=2).encode())
+    atomic_write(job.out / MANIFEST, json.dumps(manifest(job), indent=2).encode())
     _validate(job)
     _checkpoint("manifest")
     job.seconds["validate"] = time.perf_counter() - clock
 
 
-def _collect(job: _Job) -> None:
+def _collect(job: Job) -> None:
     """Read every document, cut it into passages, store both, and find reusable vectors."""
     writer = CatalogWriter(job.out / CATALOG)
     job.progress.stage("reading documents")
@@ -248,7 +248,7 @@ def _collect(job: _Job) -> None:
         writer.close()
 
 
-def _embeddings(job: _Job) -> np.ndarray:
+def _embeddings(job: Job) -> np.ndarray:
     """One row per passage: stored vectors where reusable, fresh encodings elsewhere."""
     dimension = job.encoder.dimension
     vectors = np.zeros((len(job.texts), dimension), dtype=np.float32)
@@ -265,7 +265,7 @@ def _embeddings(job: _Job) -> np.ndarray:
     return vectors
 
 
-def _check_size(job: _Job, allow_shrink: bool) -> None:
+def _check_size(job: Job, allow_shrink: bool) -> None:
     """Refuse an index much smaller than the live one unless ``allow_shrink``, and an empty
     index unless it knowingly replaces a live one or is a shard (few documents, many shards)."""
     live = len(job.reuse.documents) if job.reuse else 0
@@ -282,61 +282,9 @@ def _check_size(job: _Job, allow_shrink: bool) -> None:
         )
 
 
-def _manifest(job: _Job) -> dict[str, Any]:
-    settings, encoder = job.settings, job.encoder
-    return {
-        "format": FORMAT_VERSION,
-        "generation": job.number,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "sources": [str(s) for s in job.sources],
-        "counts": {
-            "documents": len(job.document_hashes),
-            "passages": len(job.texts),
-            "skipped": len(job.stats.skipped),
-            "encoded": len(job.texts) - len(job.reused),
-            "reused": len(job.reused),
-        },
-        "passages": {"min_words": settings.min_passage_words, "max_tokens": encoder.max_tokens},
-        "model": {
-            "name": encoder.name,
-            "dimension": encoder.dimension,
-            "normalize": True,
-            "fingerprint": encoder.fingerprint,
-            "variant": encoder.variant,
-        },
-        "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
-        "self_check": job.self_check,
-        "files": file_inventory(job.out),
-    }
-
-
-def _vector_description(job: _Job) -> str:
-    plan = _index_plan(job.settings)
-    return describe(plan.choose_kind(len(job.texts)), plan)
-
-
-def _validate(job: _Job) -> None:
+def _validate(job: Job) -> None:
     """Reopen what was written: tantivy, FAISS and the catalog must agree on the count."""
     expected = len(job.texts)
     counts = passage_counts(job.out)
     if any(count != expected for count in counts.values()):
         raise IndexCorruptError(f"new generation is inconsistent ({counts}, expected {expected})")
-
-
-def _report(job: _Job) -> BuildReport:
-    before = job.reuse.documents if job.reuse else {}
-    after = job.document_hashes
-    return BuildReport(
-        generation=job.number,
-        documents=len(after),
-        passages=len(job.texts),
-        added=sum(1 for doc in after if doc not in before),
-        changed=sum(1 for doc, digest in after.items() if doc in before and before[doc] != digest),
-        removed=sum(1 for doc in before if doc not in after),
-        encoded=len(job.texts) - len(job.reused),
-        reused=len(job.reused),
-        model_changed=bool(job.reuse and job.reuse.model_changed),
-        skipped=job.stats.skipped,
-        replaced_bytes=job.stats.replaced_chars,
-        seconds={name: round(value, 3) for name, value in job.seconds.items()},
-    )

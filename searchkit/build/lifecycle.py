@@ -107,6 +107,8 @@ def generations(index_dir: Path) -> list[dict[str, Any]]:
         return _cluster_versions(ShardedStore(index_dir))
     store = Store(index_dir)
     live = store.current()
+    if live is None and not store.numbers():
+        store.require_current()  # nothing at all: say so, as info and verify do
     listed = []
     for number in store.numbers():
         try:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.text import Text
-from typer.core import TyperGroup
 
+from .. import __version__
 from ..config import Settings
-from ..errors import SearchkitError, UserInputError
+from ..errors import PortInUseError, UserInputError
 from ..search.fusion import FusionOptions
 from ..search.highlight import segments
 from . import evaluation, lifecycle
-from .console import stderr, stdout
+from .console import human_bytes, plural, stderr, stdout
 from .options import (
     CandidatesOption,
     FusionOption,
@@ -30,39 +31,17 @@ from .options import (
     make_settings,
     parse_filters,
 )
+from .shell import SearchkitGroup, run
 
 if TYPE_CHECKING:
     from ..records import Hit, SearchResult
     from ..search.engine import SearchEngine
 
-EXIT_ENVIRONMENT_ERROR = 1
 MARK_STYLES = {"lexical": "bold black on yellow", "semantic": "bold black on cyan"}
 
 
-class _SearchkitGroup(TyperGroup):
-    """Maps every error searchkit raises to one line on stderr and an exit code."""
-
-    def invoke(self, ctx: Any) -> Any:  # typer.Context is not the vendored click one
-        try:
-            return super().invoke(ctx)
-        except SearchkitError as exc:
-            _fail(str(exc), exc.exit_code)
-        except (typer.Exit, typer.Abort, typer.TyperException):
-            raise
-        except KeyboardInterrupt:
-            _fail("interrupted", 130)
-        except Exception as exc:  # a bug: still one line, never a traceback
-            _fail(f"internal error ({type(exc).__name__}: {exc})", EXIT_ENVIRONMENT_ERROR)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    print(f"error: {first_line}", file=sys.stderr)
-    raise typer.Exit(code)
-
-
 app = typer.Typer(
-    cls=_SearchkitGroup,
+    cls=SearchkitGroup,
     help="Hybrid full-text and semantic search over your own documents.",
     no_args_is_help=True,
     add_completion=False,
@@ -79,8 +58,21 @@ def _setup_logging() -> None:
     logger.propagate = False
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"searchkit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _main() -> None:
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
     _setup_logging()
 
 
@@ -174,7 +166,8 @@ def _print_result(result: SearchResult) -> None:
         stdout.print(_hit_heading(number, hit))
         stdout.print(_styled_text(hit), end="\n\n")
     stdout.print(
-        f"[dim]{len(result.hits)} hits · {result.mode} · generation {result.generation} · "
+        f"[dim]{plural(len(result.hits), 'hit')} · {result.mode} · "
+        f"generation {result.generation} · "
         f"{result.took_ms:.0f} ms[/dim]"
     )
 
@@ -214,7 +207,7 @@ def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
     stdout.print(f"documents   {details['documents']}")
     stdout.print(f"passages    {details['passages']}")
     stdout.print(f"model       {model['name']} ({model['dimension']} dims, {model['fingerprint']})")
-    stdout.print(f"size        {details['bytes'] / 1e6:.1f} MB")
+    stdout.print(f"size        {human_bytes(details['bytes'])}")
     if details["shards"] > 1:
         stdout.print(f"shards      {details['shards']}")
     stdout.print(f"fusion      {describe_fusion(FusionOptions(**details['fusion']))}")
@@ -248,7 +241,6 @@ def serve(
     With --ray-address, serve a sharded index on Ray Serve: a deployment per shard and the API
     as a replicated ingress on the head node.
     """
-    import os
 
     settings = make_settings(index)
     if not _is_loopback(host) and not settings.admin_token:
@@ -262,9 +254,12 @@ def serve(
 
     if index is None:
         _build_seeds_if_missing(settings)  # each worker then loads the model for itself
+    _check_servable(settings, host, port)
     # Workers are fresh processes: they read their settings from the environment.
     os.environ["SEARCHKIT_INDEX_DIR"] = str(settings.index_dir.resolve())
-    stderr.print(f"Serving {settings.index_dir}/ on http://{host}:{port}/ ({workers} workers)")
+    stderr.print(
+        f"Serving {settings.index_dir}/ on http://{host}:{port}/ ({plural(workers, 'worker')})"
+    )
     uvicorn.run(
         "searchkit.web.app:app_from_environment",
         factory=True,
@@ -273,6 +268,23 @@ def serve(
         workers=workers,
         log_level="warning",
     )
+
+
+def _check_servable(settings: Settings, host: str, port: int) -> None:
+    """What would stop the workers, found before anything says "Serving": an index that does
+    not open, or a port already taken."""
+    import socket
+
+    from ..search.engine import SearchEngine
+
+    SearchEngine.open(settings.index_dir, settings, open_vectors=False).close()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise PortInUseError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def _serve_cluster(address: str, settings: Settings, host: str, port: int, replicas: int) -> None:
@@ -298,4 +310,4 @@ def _is_loopback(host: str) -> bool:
 
 
 def main() -> None:
-    app()
+    run(app)

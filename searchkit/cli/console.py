@@ -25,6 +25,14 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def human_bytes(size: int) -> str:
+    """``2.3 MB``, ``740 KB``, ``12 bytes``: the unit that keeps a number worth reading."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return plural(size, "byte")
+
+
 class RateColumn(ProgressColumn):
     """Items per second, for stages that know their total."""
 

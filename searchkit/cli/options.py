@@ -67,7 +67,12 @@ def make_settings(index: Path | None, **overrides: object) -> Settings:
     given = {name: value for name, value in overrides.items() if value is not None}
     if index is not None:
         given["index_dir"] = index
-    return Settings(**given)  # type: ignore[arg-type]
+    settings = Settings(**given)  # type: ignore[arg-type]
+    if settings.index_dir.exists() and not settings.index_dir.is_dir():
+        raise UserInputError(
+            f"--index {settings.index_dir} is a file; name a folder (a new one is created)"
+        )
+    return settings
 
 
 def parse_filters(pairs: list[str]) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -261,3 +262,15 @@ def read_pooling(folder: Path) -> dict[str, Any]:
         raise ModelLoadError(f"model folder {folder} has no 1_Pooling/config.json")
     pooling: dict[str, Any] = json.loads(config.read_text())
     return pooling
+
+
+def offline() -> None:
+    """Models come from disk only, loaded without progress bars (the CLI draws its own). Set
+    before the imports: huggingface_hub reads it once."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]

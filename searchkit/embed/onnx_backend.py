@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelLoadError
-from .model import ModelFolder
+from .model import ModelFolder, offline
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -115,7 +115,7 @@ def ensure_exported(folder: Path, fingerprint: str, cache_dir: Path, precision: 
 
 def _export(folder: Path, target: Path) -> None:
     """Trace the transformer to ONNX with dynamic batch and sequence axes (needs torch)."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
+    offline()
     import torch
     from transformers import AutoModel
 

@@ -8,7 +8,6 @@ sentence-transformers itself.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ModelLoadError
-from .model import ModelFolder
+from .model import ModelFolder, offline
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -107,7 +106,7 @@ class SentenceTransformerEncoder(ModelFolder):
 
     @cached_property
     def _transformer(self) -> Any:
-        _offline()
+        offline()
         import torch
         from transformers import AutoModel
 
@@ -145,7 +144,7 @@ class SentenceTransformerEncoder(ModelFolder):
 
     @cached_property
     def _sentence_transformer(self) -> Any:
-        _offline()
+        offline()
         from sentence_transformers import SentenceTransformer
 
         try:
@@ -175,14 +174,3 @@ def _torch_threads(count: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _offline() -> None:
-    """Models come from disk only. Set before the imports: huggingface_hub reads it once."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]

@@ -60,10 +60,24 @@ def iter_documents(sources: Iterable[Path], stats: IngestStats | None = None) ->
         if not root.exists():
             raise SourceError(f"source not found: {root}")
     prefix_with_root = len(roots) > 1
+    seen: dict[str, Path] = {}
     for root in roots:
         for path, rel in _walk(root, stats):
             doc_path = f"{_root_name(root)}/{rel}" if prefix_with_root else rel
-            yield from _read_file(path, doc_path, stats)
+            for document in _read_file(path, doc_path, stats):
+                if document.doc_id in seen:
+                    raise _clash(document.doc_id, seen[document.doc_id], path)
+                seen[document.doc_id] = path
+                yield document
+
+
+def _clash(doc_id: str, first: Path, second: Path) -> SourceError:
+    where = f"{first}" if first == second else f"{first} and {second}"
+    return SourceError(
+        f"two documents have the id {doc_id!r} ({where}); a document's id is its path below "
+        "the folder indexed (below the folder's own name when several are given) or a BEIR "
+        "record's _id: rename one, or index them into separate indexes"
+    )
 
 
 def _root_name(root: Path) -> str:

@@ -25,6 +25,10 @@ def validate_query(
     """Refuse a query the engine will not run, with a message the user can act on."""
     if not text.strip():
         raise UserInputError("the query is empty")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes on a command line arrive as lone surrogates
+        raise UserInputError("the query is not valid UTF-8") from None
     if len(text) > limits.max_query_chars:
         raise UserInputError(f"the query is longer than {limits.max_query_chars} characters")
     if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):

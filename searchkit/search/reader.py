@@ -11,7 +11,7 @@ from ..config import Settings
 from ..errors import QuerySyntaxError, SearchkitError
 from ..records import Fused, Hit, Ranked
 from ..storage.catalog import Catalog
-from ..storage.generation import CATALOG, LEXICAL, VECTORS, check_counts, corrupt
+from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, VECTORS, check_counts, corrupt
 from ..storage.lexical import LexicalIndex, TermStats, highlight_terms, query_terms
 from ..storage.store import Store
 from .hits import make_hit
@@ -35,7 +35,8 @@ class IndexReader:
         self.generation = generation
         self.settings = settings
         self.manifest = store.manifest(generation)
-        store.check_sizes(generation, self.manifest)
+        # Queries never read the raw vectors; FAISS is checked when it is opened.
+        store.check_sizes(generation, self.manifest, skip={EMBEDDINGS, VECTORS})
         root = store.path(generation)
         try:
             self._lexical = LexicalIndex(root / LEXICAL)
@@ -56,9 +57,11 @@ class IndexReader:
     @cached_property
     def _vectors(self) -> VectorIndex:
         """The FAISS index, opened on the first query that needs it: a bm25-only process
-        never imports FAISS (``store.check_sizes`` has already vouched for the file)."""
+        never imports FAISS, and works without the file."""
         from ..storage.vectors import VectorIndex
 
+        others = {name.split("/")[0] for name in self.manifest["files"]} - {VECTORS}
+        self.store.check_sizes(self.generation, self.manifest, skip=others)
         path = self.store.path(self.generation) / VECTORS
         try:
             vectors = VectorIndex(path, self.settings.hnsw_ef_search)

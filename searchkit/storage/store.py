@@ -150,10 +150,15 @@ class Store:
             )
         return manifest
 
-    def check_sizes(self, number: int, manifest: dict[str, Any]) -> None:
-        """Cheap open-time check: every file the manifest lists exists with its recorded size."""
+    def check_sizes(
+        self, number: int, manifest: dict[str, Any], skip: Collection[str] = ()
+    ) -> None:
+        """Cheap open-time check: every file the manifest lists exists with its recorded size
+        (but those under the parts named in ``skip``, which the caller does not open)."""
         root = self.path(number)
         for rel, entry in manifest["files"].items():
+            if rel.split("/")[0] in skip:
+                continue
             path = root / rel
             if not path.is_file():
                 raise IndexCorruptError(f"{generation_name(number)}/{rel} is missing; rebuild")

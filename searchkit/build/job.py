@@ -1,0 +1,109 @@
+"""One build: its inputs, what it gathers on the way, and what it writes about itself (the
+generation's manifest and the report the caller gets)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from ..config import Settings
+from ..embed import Encoder
+from ..ingest.documents import IngestStats
+from ..records import BuildReport, Document
+from ..storage.lexical import LexicalRow
+from ..storage.store import FORMAT_VERSION, file_inventory
+from ..storage.vectors import IndexPlan, describe
+from .reuse import EmbeddingReuse
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+class Progress(Protocol):
+    """Receives progress of long stages; the CLI draws bars from it."""
+
+    def stage(self, name: str, total: int | None = None) -> None: ...
+    def advance(self, amount: int = 1) -> None: ...
+
+
+@dataclass
+class Job:
+    """One build: its inputs, and what it gathered on the way."""
+
+    number: int
+    out: Path
+    sources: list[Path]
+    settings: Settings
+    encoder: Encoder
+    progress: Progress
+    reuse: EmbeddingReuse | None
+    only: Callable[[Document], bool] | None = None
+    query_encoder: Encoder | None = None  # encodes the self-check's held-out sentences
+    stats: IngestStats = field(default_factory=IngestStats)
+    texts: list[str] = field(default_factory=list)  # what is embedded, per passage
+    reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
+    rows: list[LexicalRow] = field(default_factory=list)
+    document_hashes: dict[str, str] = field(default_factory=dict)
+    self_check: dict[str, Any] | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def index_plan(settings: Settings) -> IndexPlan:
+    return IndexPlan(
+        settings.vector_index, settings.exact_limit, settings.hnsw_m, settings.hnsw_ef_construction
+    )
+
+
+def manifest(job: Job) -> dict[str, Any]:
+    settings, encoder = job.settings, job.encoder
+    return {
+        "format": FORMAT_VERSION,
+        "generation": job.number,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "sources": [str(s) for s in job.sources],
+        "counts": {
+            "documents": len(job.document_hashes),
+            "passages": len(job.texts),
+            "skipped": len(job.stats.skipped),
+            "encoded": len(job.texts) - len(job.reused),
+            "reused": len(job.reused),
+        },
+        "passages": {"min_words": settings.min_passage_words, "max_tokens": encoder.max_tokens},
+        "model": {
+            "name": encoder.name,
+            "dimension": encoder.dimension,
+            "normalize": True,
+            "fingerprint": encoder.fingerprint,
+            "variant": encoder.variant,
+        },
+        "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
+        "self_check": job.self_check,
+        "files": file_inventory(job.out),
+    }
+
+
+def _vector_description(job: Job) -> str:
+    plan = index_plan(job.settings)
+    return describe(plan.choose_kind(len(job.texts)), plan)
+
+
+def report(job: Job) -> BuildReport:
+    before = job.reuse.documents if job.reuse else {}
+    after = job.document_hashes
+    return BuildReport(
+        generation=job.number,
+        documents=len(after),
+        passages=len(job.texts),
+        added=sum(1 for doc in after if doc not in before),
+        changed=sum(1 for doc, digest in after.items() if doc in before and before[doc] != digest),
+        removed=sum(1 for doc in before if doc not in after),
+        encoded=len(job.texts) - len(job.reused),
+        reused=len(job.reused),
+        model_changed=bool(job.reuse and job.reuse.model_changed),
+        skipped=job.stats.skipped,
+        replaced_bytes=job.stats.replaced_chars,
+        seconds={name: round(value, 3) for name, value in job.seconds.items()},
+    )

@@ -1,0 +1,153 @@
+"""Careless input on the command line, through a real ``searchkit`` process: one ``error:`` line
+on stderr and exit 2 for bad input, 1 for the environment, never a traceback or a panel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from searchkit import __version__
+
+from .conftest import free_port
+
+ENVIRONMENT = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def _searchkit(*args: str | bytes, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "searchkit", *args],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        env=ENVIRONMENT,
+        cwd=cwd,
+        check=False,
+    )
+
+
+def _one_error_line(done: subprocess.CompletedProcess[str], code: int) -> str:
+    assert done.returncode == code, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["query", "x", "--mode", "foo"], ["--mode", "hybrid", "bm25", "vector"]),
+        (["query", "x", "--vector-weight", "2"], ["--vector-weight", "at most 1"]),
+        (["query", "x", "--candidates", "0"], ["--candidates", "at least 1"]),
+        (["serve", "--port", "99999"], ["--port", "at most 65535"]),
+        (["rollback", "abc"], ["generation", "number"]),
+        (["eval", "somewhere", "--mode", "fuzzy"], ["fuzzy", "hybrid"]),
+        (["nosuchcommand"], ["nosuchcommand"]),
+    ],
+)
+def test_option_errors_are_one_line_naming_the_option(args: list[str], names: list[str]) -> None:
+    line = _one_error_line(_searchkit(*args), 2)
+    assert all(name in line for name in names), line
+    assert "Value error" not in line and "Input should" not in line
+
+
+def test_a_query_that_begins_with_a_dash_is_told_to_use_double_dash(tmp_path: Path) -> None:
+    line = _one_error_line(_searchkit("query", "-5 degrees frost", "--index", str(tmp_path)), 2)
+    assert "searchkit query -- '-5" in line
+
+
+def test_index_pointing_at_a_file(tmp_path: Path) -> None:
+    plain = tmp_path / "notes.txt"
+    plain.write_text("not an index")
+    for command in (["query", "x"], ["info"], ["verify"], ["generations"], ["index", str(plain)]):
+        line = _one_error_line(_searchkit(*command, "--index", str(plain)), 2)
+        assert "is a file" in line, (command, line)
+
+
+def test_version() -> None:
+    done = _searchkit("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"searchkit {__version__}"
+
+
+def test_a_query_that_is_not_utf8(seeds_index: Path) -> None:
+    for mode in ("hybrid", "bm25"):
+        done = subprocess.run(
+            [sys.executable, "-m", "searchkit", "query", b"caf\xe9", "-m", mode, "--index",
+             str(seeds_index)],
+            capture_output=True, text=True, env=ENVIRONMENT, check=False,
+        )  # fmt: skip
+        assert "not valid UTF-8" in _one_error_line(done, 2)
+
+
+@pytest.mark.parametrize("output", ["--no-explain", "--json"])
+def test_a_closed_pipe_ends_the_query_quietly(seeds_index: Path, output: str) -> None:
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first byte, as after 'head -1'
+    writer = subprocess.run(
+        [sys.executable, "-m", "searchkit", "query", "Russia", "-k", "50", "--index",
+         str(seeds_index), output],
+        stdout=write, stderr=subprocess.PIPE, text=True, env=ENVIRONMENT, check=False,
+    )  # fmt: skip
+    os.close(write)
+    assert writer.stderr == "" and writer.returncode == 1
+
+
+def test_hits_and_sizes_read_as_a_person_would_write_them(seeds_index: Path) -> None:
+    done = _searchkit("query", "S-400 sanctions", "-k", "1", "--index", str(seeds_index))
+    assert done.returncode == 0 and "1 hit ·" in done.stdout
+    info = _searchkit("info", "--index", str(seeds_index))
+    assert "0.0 MB" not in info.stdout and "KB" in info.stdout, info.stdout
+
+
+def test_generations_of_a_missing_index_says_so(tmp_path: Path) -> None:
+    line = _one_error_line(_searchkit("generations", "--index", str(tmp_path / "none")), 1)
+    assert "no index" in line
+
+
+def test_serve_checks_the_index_and_the_port_before_it_says_serving(
+    tmp_path: Path, seeds_index: Path
+) -> None:
+    empty = _searchkit("serve", "--index", str(tmp_path), "--port", str(free_port()))
+    assert "no index" in _one_error_line(empty, 1) and "Serving" not in empty.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = _searchkit("serve", "--index", str(seeds_index), "--port", str(port))
+    assert f"127.0.0.1:{port}" in _one_error_line(busy, 1) and "Serving" not in busy.stderr
+
+
+def test_bm25_needs_no_faiss_file(tmp_path: Path, seeds_index: Path) -> None:
+    index = tmp_path / "index"
+    shutil.copytree(seeds_index, index)
+    for generation in (index / "generations").iterdir():
+        (generation / "vectors.faiss").unlink()
+    keywords = _searchkit("query", "S-400", "-m", "bm25", "--json", "--index", str(index))
+    assert keywords.returncode == 0 and json.loads(keywords.stdout)["hits"], keywords.stderr
+    meaning = _searchkit("query", "S-400", "-m", "vector", "--index", str(index))
+    assert "vectors.faiss is missing" in _one_error_line(meaning, 1)
+
+
+def test_clashing_ids_are_a_user_error_and_leave_nothing_behind(tmp_path: Path) -> None:
+    for parent in ("a", "b"):
+        (tmp_path / parent / "docs").mkdir(parents=True)
+        (tmp_path / parent / "docs" / "notes.txt").write_text(f"Notes from {parent}.\n")
+    index = tmp_path / "index"
+    done = _searchkit("index", str(tmp_path / "a/docs"), str(tmp_path / "b/docs"),
+                      "--index", str(index), "--quiet")  # fmt: skip
+    line = _one_error_line(done, 2)
+    assert "'docs/notes.txt'" in line and "a/docs/notes.txt" in line and "b/docs" in line
+    assert not index.exists()  # no LOCK, no empty generations/
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    _one_error_line(_searchkit("index", str(empty), "--index", str(kept), "--quiet"), 2)
+    assert kept.is_dir() and not any(kept.iterdir())  # the folder given stays, empty
