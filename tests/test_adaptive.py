@@ -103,6 +103,9 @@ def test_explain_names_the_weights_and_what_each_leg_added(
         assert hit.explanation is not None
         added = [leg["added"] for leg in hit.explanation.values() if leg is not None]
         assert sum(added) == pytest.approx(hit.score, abs=1e-3)
+    rrf = engine.query("assert", explain=True, fusion=FusionOptions(method="rrf")).explanation
+    assert rrf is not None and rrf["method"] == "rrf" and rrf["weights_from"] == "learned"
+    assert rrf["weights"]["vector"] == engine.fusion.vector_weight  # no weight given: the index's
     given = engine.query("assert", explain=True, fusion=FusionOptions(vector_weight=0.3))
     assert given.explanation is not None and given.explanation["weights_from"] == "request"
     assert engine.query("assert", mode="bm25", explain=True).explanation is None

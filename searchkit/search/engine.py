@@ -135,8 +135,9 @@ class SearchEngine:
         validate_query(
             self.settings, text, k=k, mode=mode, offset=offset, syntax=syntax, per_doc=per_doc
         )
-        source = self.weights_from if fusion in (None, self.fusion) else "request"
-        fusion = with_weight(fusion or self.fusion, self.learned_weight)
+        given = fusion is not None and fusion.vector_weight not in (None, self.fusion.vector_weight)
+        source = "request" if given else self.weights_from
+        fusion = self._complete(fusion)
         vector = self._query_vector(text, mode)
         bm25, vectors = self.shards.legs(
             text,
@@ -176,7 +177,7 @@ class SearchEngine:
 
         ``query_vector`` lets a caller that encodes many queries in one batch skip encoding here.
         """
-        fusion = with_weight(fusion or self.fusion, self.learned_weight)
+        fusion = self._complete(fusion)
         if query_vector is None:
             query_vector = self._query_vector(text, mode)
         # A single leg looks deeper so that k documents survive grouping; hybrid fuses exactly
@@ -196,7 +197,7 @@ class SearchEngine:
         """Fuse ``legs`` (each cut to ``fusion.candidates`` in hybrid) and rank documents by
         their passages. ``tune`` calls this on cached legs with many fusion choices."""
         bm25, vectors = legs
-        fusion = with_weight(fusion, self.learned_weight)
+        fusion = self._complete(fusion)
         if mode == "hybrid":
             bm25, vectors = bm25[: fusion.candidates], vectors[: fusion.candidates]
         fused = fuse_legs(mode, bm25, vectors, fusion)
@@ -218,6 +219,10 @@ class SearchEngine:
 
     def _documents_of(self, items: list[Fused] | list[Ranked]) -> Callable[[int], str]:
         return self.shards.documents_of(item.passage_id for item in items)
+
+    def _complete(self, fusion: FusionOptions | None) -> FusionOptions:
+        """``fusion`` (default: the index's) with a weight: the index's where none is given."""
+        return with_weight(fusion or self.fusion, self.fusion.vector_weight)
 
     def _query_vector(self, text: str, mode: Mode) -> NDArray[np.float32] | None:
         if mode == "bm25":
