@@ -7,6 +7,7 @@ unchanged take their vectors from the live generation instead of being encoded a
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -94,26 +95,15 @@ def build_index(
         raise SourceError(f"source not found: {missing}")
     store = Store(Path(index_dir))
     existed = store.home.exists()
-    fresh = not existed or not any(store.home.iterdir())
     try:
         return _build_locked(
             store, source_paths, settings, encoder, progress, reuse, allow_shrink, only, pinned
         )
     except BaseException:
-        if fresh:  # a failed first build leaves nothing behind, not even the lock file
-            _remove_contents(store.home, keep_folder=existed)
+        if not existed:
+            with contextlib.suppress(OSError):  # only empty: a build started since keeps it
+                store.home.rmdir()
         raise
-
-
-def _remove_contents(home: Path, keep_folder: bool) -> None:
-    if not keep_folder:
-        shutil.rmtree(home, ignore_errors=True)
-        return
-    for child in home.iterdir() if home.is_dir() else []:
-        if child.is_dir():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
 
 
 def _build_locked(  # noqa: PLR0917
@@ -128,12 +118,15 @@ def _build_locked(  # noqa: PLR0917
     pinned: Collection[int],
 ) -> BuildReport:
     with store.build_lock():
+        first = store.current() is None and not store.numbers()
         number, partial = store.start_generation()
         try:
             query_encoder = None
             if encoder is None:
                 encoder = load_encoder(settings)
                 query_encoder = _prepare_query_encoder(settings)
+            elif hasattr(encoder, "new_text_encoder"):  # a shard's vectors, computed elsewhere
+                query_encoder = load_query_encoder(settings)  # self-check sentences as queries
             job = Job(
                 number,
                 partial,
@@ -153,6 +146,8 @@ def _build_locked(  # noqa: PLR0917
             _checkpoint("published")
         except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
+            if first:  # nothing was live: leave nothing behind, not even the lock file
+                store.forget_failed_first_build()
             if _is_disk_full(exc):
                 raise StorageError(
                     f"disk full while building in {store.home}; the live index is unchanged"

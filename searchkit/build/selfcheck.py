@@ -21,8 +21,9 @@ from typing import Any
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
 from ..storage.generation import LEXICAL, VECTORS
-from ..storage.lexical import LexicalIndex, LexicalRow, TermStats, query_terms
+from ..storage.lexical import LexicalIndex, LexicalRow, TermStats, query_terms, tokens
 
+VERSION = 2  # bumped when what is measured changes (evaluation caches key on it)
 SAMPLE = 200  # held-out sentences: the leg's mean reciprocal rank to within about +-0.03
 MIN_SAMPLE = 20  # fewer eligible passages than this say too little: no estimate
 MIN_SENTENCES = 3  # the rest of the passage must still say something without the sentence
@@ -79,12 +80,13 @@ def self_check(
     ):
         terms = query_terms(query)
         found = lexical.search_terms(terms, DEPTH)
-        target = _bm25(terms, query_terms(lexical_rest), lexical.term_stats(terms), average_length)
+        target = _bm25(terms, tokens(lexical_rest), lexical.term_stats(terms), average_length)
         ranks["bm25"].append(_rank(target, found, passage.passage_id))
         nearest = vectors.search(qv, DEPTH)
         ranks["vector"].append(_rank(float(rv @ qv), nearest, passage.passage_id))
     return {
         "method": "inverse cloze task",
+        "version": VERSION,
         "samples": len(chosen),
         "mrr": {
             leg: round(sum(1 / r for r in found) / len(found), 4) for leg, found in ranks.items()
@@ -114,9 +116,7 @@ def _without(passage: Passage, start: int, end: int) -> tuple[str, str]:
 
 def _average_length(passages: Sequence[Passage]) -> float:
     step = max(1, len(passages) // 2000)  # a sample is plenty for a mean
-    lengths = [
-        len(query_terms(f"{p.title}\n{p.text}" if p.title else p.text)) for p in passages[::step]
-    ]
+    lengths = [len(tokens(f"{p.title}\n{p.text}" if p.title else p.text)) for p in passages[::step]]
     return max(1.0, sum(lengths) / len(lengths))
 
 

@@ -94,7 +94,8 @@ def query(
         bool | None,
         typer.Option(
             "--explain/--no-explain",
-            help="Mark the sentences closest in meaning in hits without keyword matches "
+            help="Mark the sentences closest in meaning in hits without keyword matches, and "
+            "with --json add the fusion weights and what each leg added to each hit "
             "(default: on for human output, off with --json).",
             show_default=False,
         ),
@@ -197,7 +198,7 @@ def _styled_text(hit: Hit) -> Text:
 def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
     """Describe the live index: generation, counts, model, sources, size."""
     settings = make_settings(index)
-    details = _open_engine(settings, "hybrid").info()
+    details = _open_engine(settings, "bm25").info()  # counts need no FAISS
     if json_output:
         print(json.dumps(details))
         return

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from ..choices import MODES, Aggregation, BackendChoice, FusionMethod, Mode
 from ..config import Settings
@@ -67,7 +68,12 @@ def make_settings(index: Path | None, **overrides: object) -> Settings:
     given = {name: value for name, value in overrides.items() if value is not None}
     if index is not None:
         given["index_dir"] = index
-    settings = Settings(**given)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**given)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "SEARCHKIT_" + str(error["loc"][0]).upper() if error["loc"] else "a setting"
+        raise UserInputError(f"{name}: {error['msg']}") from None
     if settings.index_dir.exists() and not settings.index_dir.is_dir():
         raise UserInputError(
             f"--index {settings.index_dir} is a file; name a folder (a new one is created)"

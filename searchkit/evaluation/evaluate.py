@@ -17,6 +17,7 @@ import ir_measures
 from ir_measures import RR, R, nDCG
 
 from ..build.builder import Progress, SilentProgress, build_index
+from ..build.selfcheck import VERSION as CHECKED
 from ..choices import Mode
 from ..config import Settings
 from ..embed import Encoder, passage_backend
@@ -87,8 +88,8 @@ def cached_index_dir(index_home: Path, dataset: BeirDataset, settings: Settings)
     """Where the evaluation index for this corpus and these build settings lives."""
     with dataset.corpus.open("rb") as handle:
         digest = hashlib.file_digest(handle, "sha256")
-    # "self-check": generations that measure their legs (and so learn the fusion weights).
-    build: list[object] = [settings.model, settings.min_passage_words, "self-check"]
+    # Generations measure their legs (and so learn the fusion weights) as the self-check says.
+    build: list[object] = [settings.model, settings.min_passage_words, f"self-check-{CHECKED}"]
     backend = passage_backend(settings)
     if backend != "torch-fp32":  # the reference keeps the key it had before backends existed
         build.append(backend)

@@ -127,8 +127,9 @@ class SearchEngine:
     ) -> SearchResult:
         """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
 
-        ``explain`` adds semantic highlights: in hits the vector leg found whose words do not
-        match the query, the sentences most similar to the query (costs one batch encode).
+        ``explain`` adds semantic highlights (in hits the vector leg found whose words do not
+        match the query, the sentences most similar to the query: one batch encode) and, in
+        hybrid mode, the fusion's weights with their reason and each leg's part of each hit.
         ``path_prefix`` and ``filters`` (metadata key = value) restrict both legs before fusion.
         """
         started = time.perf_counter()
@@ -303,10 +304,13 @@ def open_sharded(
     manifest = store.manifest(version)
     entries = manifest["shards"]
     if clients is None:
-        clients = [
+        local = [
             LocalShard(store.shard_home(entry["shard"]), settings, open_vectors=open_vectors)
             for entry in entries
         ]
+        for shard, entry in zip(local, entries, strict=True):
+            shard.reader(entry["generation"])  # opening checks it, as for a local index
+        clients = list(local)
     if len(clients) != len(entries):
         raise IndexCorruptError(
             f"the cluster manifest has {len(entries)} shards but {len(clients)} are served; "

@@ -9,6 +9,7 @@ a Ray Serve handle (``sharded.ray_serve``).
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 STATS_CACHE = 10_000  # query texts whose corpus-wide term statistics are kept
+KEPT_READERS = 2  # generations a shard keeps open: the live one and the one before
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -72,19 +74,20 @@ class LocalShard:
         self._store = Store(home)
         self._settings = settings
         self._open_vectors = open_vectors
-        self._readers: dict[int, IndexReader] = {}
+        self._readers: OrderedDict[int, IndexReader] = OrderedDict()  # least recently used first
         self._lock = threading.Lock()  # a Serve replica answers on several threads
 
     def reader(self, generation: int) -> IndexReader:
-        """The reader of ``generation``; the two most recent stay open during a rollout."""
+        """The reader of ``generation``. The two used last stay open (a rollout or a rollback
+        serves two); older ones are dropped, not closed: a request may still be reading one."""
         with self._lock:
             if generation not in self._readers:
-                reader = IndexReader(
+                self._readers[generation] = IndexReader(
                     self._store, generation, self._settings, open_vectors=self._open_vectors
                 )
-                self._readers[generation] = reader
-                for old in sorted(self._readers)[:-2]:
-                    self._readers.pop(old).close()
+            self._readers.move_to_end(generation)
+            while len(self._readers) > KEPT_READERS:
+                self._readers.popitem(last=False)
             return self._readers[generation]
 
     def candidates(
@@ -243,9 +246,11 @@ class ShardSet:
     def _term_stats(self, text: str) -> TermStats:
         """The query terms' statistics over all shards (cached: they change only with the
         pinned generations, and new generations get a new ``ShardSet``)."""
-        if text not in self._stats:
+        stats = self._stats.get(text)
+        if stats is None:  # server threads share the cache: read and write it once each
+            calls = [client.term_stats(gen, text) for client, gen in self._pinned()]
+            stats = TermStats.total(call.result() for call in calls)
             if len(self._stats) >= STATS_CACHE:
                 self._stats.clear()
-            calls = [client.term_stats(gen, text) for client, gen in self._pinned()]
-            self._stats[text] = TermStats.total(call.result() for call in calls)
-        return self._stats[text]
+            self._stats[text] = stats
+        return stats

@@ -204,7 +204,7 @@ def _embed(
     hashes, bodies = list(texts), list(texts.values())
     items = [
         {"hashes": [hashes[i] for i in group], "texts": [bodies[i] for i in group]}
-        for group in _forward_passes(encoder, bodies, actors)
+        for group in _forward_passes(_folder(encoder), bodies, actors)
     ]
     dataset = data.from_items(items).map_batches(
         PassageEmbedder,
@@ -226,22 +226,22 @@ def _embed(
     return vectors, nodes
 
 
-def _forward_passes(encoder: Encoder, texts: list[str], actors: int) -> list[list[int]]:
+def _forward_passes(encoder: ModelFolder, texts: list[str], actors: int) -> list[list[int]]:
     """The groups a local build would encode ``texts`` in, so that a passage gets the vector
     one machine gives it. Too few groups to keep every actor busy (a small input) are split
     further: every node then works, at the cost of int8 vectors slightly unlike a local
-    build's. An encoder that does not batch by length (sentence-transformers for other module
-    stacks) gets fixed-size groups."""
-    if not isinstance(encoder, ModelFolder):
-        return [
-            list(range(i, min(i + EMBED_BATCH, len(texts))))
-            for i in range(0, len(texts), EMBED_BATCH)
-        ]
+    build's."""
     groups = encoder.batches(texts)
     if len(groups) >= 2 * actors:
         return groups
     flat = [i for group in groups for i in group]
     return [flat[part :: 2 * actors] for part in range(2 * actors) if flat[part :: 2 * actors]]
+
+
+def _folder(encoder: Encoder) -> ModelFolder:
+    if not isinstance(encoder, ModelFolder):  # both backends are; a stand-in is a bug here
+        raise TypeError(f"{type(encoder).__name__} cannot plan forward passes")
+    return encoder
 
 
 class PassageEmbedder:

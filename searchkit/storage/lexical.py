@@ -59,9 +59,14 @@ def normalize(text: str) -> str:
     return text.translate(_APOSTROPHES)
 
 
+def tokens(text: str) -> list[str]:
+    """Every analyzed token of ``text``, repeats included: what tantivy counts and stores."""
+    return list(analyzer().analyze(normalize(text)))
+
+
 def query_terms(text: str) -> list[str]:
     """The distinct analyzed terms of natural-language ``text``, in order of appearance."""
-    return list(dict.fromkeys(analyzer().analyze(normalize(text))))
+    return list(dict.fromkeys(tokens(text)))
 
 
 def highlight_terms(text: str, syntax: bool) -> list[str]:

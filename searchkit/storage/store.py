@@ -11,6 +11,7 @@ rename it to its final name, and publish last by replacing ``CURRENT``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -213,6 +214,13 @@ class Store:
         finally:
             holder.unlink(missing_ok=True)
             lock.release()
+
+    def forget_failed_first_build(self) -> None:
+        """Under the build lock, after the first build of this home failed: remove the empty
+        generations folder and the lock file (a build that starts next creates them again)."""
+        with contextlib.suppress(OSError):
+            self.generations.rmdir()  # only when empty
+        (self.home / "LOCK").unlink(missing_ok=True)
 
     def lock_holder(self) -> str | None:
         """Who holds the build lock right now, or None when it is free."""

@@ -23,7 +23,10 @@ class SearchQuery(BaseModel):
     syntax: bool = Field(default=False, description="Parse phrases, +must, -not, field:term.")
     per_doc: int | None = Field(default=None, ge=1, description="At most N passages per document.")
     path_prefix: str | None = Field(default=None, description="Only documents under this path.")
-    explain: bool = Field(default=False, description="Add semantic highlights.")
+    explain: bool = Field(
+        default=False,
+        description="Add semantic highlights, the fusion weights and why, and each leg's part.",
+    )
 
 
 class SearchBody(SearchQuery):
