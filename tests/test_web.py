@@ -236,3 +236,11 @@ def test_serve_refuses_a_public_bind_without_a_token(
     result = CliRunner().invoke(app, ["serve", "--host", "0.0.0.0", "--index", str(seeds_index)])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: refusing to bind 0.0.0.0 without an admin token")
+
+
+def test_docs_pages_load_their_assets_from_this_server(client: TestClient) -> None:
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = client.get(page).text
+        assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
+        assert f"/static-offline-docs/{asset}" in html
+        assert client.get(f"/static-offline-docs/{asset}").status_code == 200

@@ -19,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from ..config import Settings
 from ..errors import SearchkitError
@@ -53,7 +54,8 @@ def create_app(
         app.state.latencies = deque(maxlen=LATENCY_WINDOW)
         yield
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from files in the fastapi-offline wheel: /docs works offline.
+    app = FastAPIOffline(
         title="searchkit",
         summary="Hybrid full-text and semantic search over your own documents.",
         lifespan=lifespan,
