@@ -6,6 +6,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -244,3 +245,19 @@ def test_docs_pages_load_their_assets_from_this_server(client: TestClient) -> No
         assert "cdn.jsdelivr.net" not in html and "unpkg.com" not in html
         assert f"/static-offline-docs/{asset}" in html
         assert client.get(f"/static-offline-docs/{asset}").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("send", "field"),
+    [
+        (lambda c: c.get("/search", params={"q": "x", "k": 0}), "k"),
+        (lambda c: c.get("/search", params={"q": ""}), "q"),
+        (lambda c: c.post("/search", json={"q": "x", "mode": "fuzzy"}), "mode"),
+        (lambda c: c.post("/search", json={"q": "x", "nope": 1}), "nope"),
+    ],
+)
+def test_every_4xx_has_one_detail_line(client: TestClient, send: Any, field: str) -> None:
+    response = send(client)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert isinstance(detail, str) and detail.startswith(f"{field}: "), detail

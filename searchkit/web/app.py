@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
@@ -66,6 +67,7 @@ def create_app(
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_exception_handler(SearchkitError, _searchkit_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
     for module in (search_routes, index_routes, admin_routes):
         app.include_router(module.router)
@@ -95,6 +97,14 @@ async def _searchkit_error(request: Request, exc: SearchkitError) -> JSONRespons
         detail = GENERIC_5XX.get(exc.status, "internal error")
         return JSONResponse({"detail": detail}, status_code=exc.status)
     return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+
+async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with the same shape as every other 4xx: one ``detail`` line a person can read."""
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query"))
+    message = str(error.get("msg", "invalid request")).removeprefix("Value error, ")
+    return JSONResponse({"detail": f"{where}: {message}" if where else message}, status_code=422)
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
