@@ -92,3 +92,15 @@ def test_symlinks_never_leave_the_root(tmp_path: Path) -> None:
 def test_missing_source_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="source not found"):
         list(iter_documents([tmp_path / "nope"]))
+
+
+def test_htm_is_html_and_a_broken_jsonl_line_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = "<html><head><title>Old page</title></head><body><p>Hi there.</p></body></html>"
+    (tmp_path / "page.htm").write_text(page)
+    (tmp_path / "corpus.jsonl").write_text('{"_id": "a", "text": "Fine."}\n{"_id": "b", "text": \n')
+    with caplog.at_level(logging.WARNING, logger="searchkit"):
+        documents = {d.doc_id: d for d in iter_documents([tmp_path], IngestStats())}
+    assert documents["page.htm"].metadata["type"] == "html"
+    assert "invalid JSON at line 2" in caplog.text

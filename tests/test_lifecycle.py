@@ -222,6 +222,8 @@ def test_pdf_pages_are_kept_with_passages(tmp_path: Path, hash_encoder: HashEnco
     hit = engine.query("glaciers valleys", mode="bm25").hits[0]
     assert hit.page == 2 and hit.text == pages[1]
     assert engine.query("volcanic ash", mode="bm25").hits[0].page == 1
+    shown = CliRunner().invoke(app, ["query", "glaciers", "-m", "bm25", "--index", str(index)])
+    assert shown.exit_code == 0 and "earth.pdf [page 2, " in shown.stdout, shown.output
 
 
 def test_filters_apply_inside_both_legs(fixture_index: Path, real_encoder: Encoder) -> None:

@@ -22,7 +22,7 @@ import numpy as np
 from ..config import Settings
 from ..embed import Encoder, load_encoder, load_query_encoder
 from ..errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
-from ..ingest.documents import iter_documents
+from ..ingest.documents import SUPPORTED_SUFFIXES, iter_documents
 from ..ingest.passages import embedded_passages
 from ..records import BuildReport, Document
 from ..storage.catalog import CatalogWriter, content_hash
@@ -272,9 +272,8 @@ def _check_size(job: Job, allow_shrink: bool) -> None:
         )
     if not job.texts and not (allow_shrink and (live or job.only is not None)):
         names = ", ".join(str(s) for s in job.sources)
-        raise SourceError(
-            f"no indexable documents in {names} (supported: .txt .md .html .pdf .jsonl)"
-        )
+        supported = " ".join(sorted(SUPPORTED_SUFFIXES))
+        raise SourceError(f"no indexable documents in {names} (supported: {supported})")
 
 
 def _validate(job: Job) -> None:

@@ -176,7 +176,8 @@ def _print_result(result: SearchResult) -> None:
 def _hit_heading(number: int, hit: Hit) -> Text:
     heading = Text(f"{number}. ", style="bold")
     heading.append(hit.title or hit.doc_id, style="bold")
-    heading.append(f"  {hit.doc_id} [{hit.start}:{hit.end}]", style="dim")
+    where = f"page {hit.page}, " if hit.page is not None else ""
+    heading.append(f"  {hit.doc_id} [{where}{hit.start}:{hit.end}]", style="dim")
     parts = [f"score {hit.score:.4f}"]
     if hit.bm25 is not None:
         parts.append(f"bm25 #{hit.bm25.rank} {hit.bm25.score:.2f}")

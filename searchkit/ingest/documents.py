@@ -144,7 +144,13 @@ def _file_facts(path: Path) -> dict[str, Any]:
     """Metadata every file-based document carries (usable as filters)."""
     stat = path.stat()
     modified = datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(timespec="seconds")
-    return {"size": stat.st_size, "mtime": modified, "type": path.suffix.lower().lstrip(".")}
+    return {"size": stat.st_size, "mtime": modified, "type": _file_type(path)}
+
+
+def _file_type(path: Path) -> str:
+    """The ``type`` filter value: one name per format (``.htm`` and ``.xhtml`` are html)."""
+    suffix = path.suffix.lower()
+    return "html" if suffix in HTML_SUFFIXES else suffix.lstrip(".")
 
 
 def _pdf_document(raw: bytes, doc_path: str, stats: IngestStats) -> Document | None:
@@ -230,10 +236,13 @@ def _beir_documents(text: str, doc_path: str, stats: IngestStats) -> Iterator[Do
             continue
         try:
             record = json.loads(line)
-            doc_id = str(record["_id"])
-        except (ValueError, KeyError, TypeError):
+        except json.JSONDecodeError as exc:
+            stats.skip(f"{doc_path}:{line_no}", f"invalid JSON at line {line_no} ({exc.msg})")
+            continue
+        if not isinstance(record, dict) or "_id" not in record:
             stats.skip(f"{doc_path}:{line_no}", "not a BEIR record with an _id")
             continue
+        doc_id = str(record["_id"])
         body = str(record.get("text") or "")
         if not body.strip():
             stats.skip(f"{doc_path}:{line_no}", f"document {doc_id} has no text")
