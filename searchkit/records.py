@@ -124,6 +124,7 @@ class BuildReport:
     skipped: list[str]
     replaced_bytes: int
     seconds: dict[str, float]
+    published: bool = True  # False: nothing changed, and ``generation`` stays live
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

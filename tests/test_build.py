@@ -46,10 +46,25 @@ def test_rebuild_publishes_next_generation_and_keeps_two(
 ) -> None:
     index = tmp_path / "index"
     for expected in (1, 2, 3):
+        (corpus / "notes.txt").write_text(f"Notes, version {expected}: the kiln was lit.\n")
         assert build_index([corpus], index, encoder=hash_encoder).generation == expected
     store = Store(index)
     assert store.current() == 3
     assert store.numbers() == [2, 3]
+
+
+def test_a_rebuild_with_nothing_changed_publishes_nothing(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    for _ in range(2):  # two no-op rebuilds used to push the first generation out of retention
+        again = build_index([corpus], index, encoder=hash_encoder)
+        assert not again.published and again.generation == 1 and again.reused == 4
+    assert Store(index).numbers() == [1]
+    (corpus / "space" / "mars.txt").write_text("Rovers on Mars\nA new sentence about dust.\n")
+    changed = build_index([corpus], index, encoder=hash_encoder)
+    assert changed.published and changed.generation == 2 and changed.changed == 1
 
 
 def test_engine_serves_the_generation_current_names(
@@ -108,7 +123,7 @@ def test_leftover_partial_generation_is_removed(
     dead = index / "generations" / "g000002.partial"
     dead.mkdir()
     (dead / "junk").write_text("left by a killed build")
-    assert build_index([corpus], index, encoder=hash_encoder).generation == 2
+    assert build_index([corpus], index, encoder=hash_encoder, reuse=False).generation == 2
     assert not dead.exists()
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from searchkit import __version__
+from searchkit import __version__, build_index
+from searchkit.embed import Encoder
 
-from .conftest import free_port
+from .conftest import SEEDS, free_port
 
 ENVIRONMENT = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -151,3 +152,13 @@ def test_clashing_ids_are_a_user_error_and_leave_nothing_behind(tmp_path: Path) 
     kept.mkdir()
     _one_error_line(_searchkit("index", str(empty), "--index", str(kept), "--quiet"), 2)
     assert kept.is_dir() and not any(kept.iterdir())  # the folder given stays, empty
+
+
+def test_a_rebuild_with_nothing_changed_says_so(tmp_path: Path, real_encoder: Encoder) -> None:
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    shutil.copytree(SEEDS, docs)
+    build_index([docs], index, encoder=real_encoder)
+    done = _searchkit("rebuild", "--index", str(index))
+    assert done.returncode == 0, done.stderr
+    assert "Nothing changed since generation 1" in done.stderr
+    assert [p.name for p in (index / "generations").iterdir()] == ["g000001"]

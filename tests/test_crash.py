@@ -119,7 +119,8 @@ def test_named_crash_points(live: tuple[Path, list], real_encoder: Encoder, poin
     current = Store(index).current()
     assert current == (before + 1 if point == "published" else before)
     _check_intact(index, golden, real_encoder, f"crash after {point}")
-    report = build_index(Store(index).manifest(current)["sources"], index, encoder=real_encoder)
+    sources = Store(index).manifest(current)["sources"]
+    report = build_index(sources, index, encoder=real_encoder, reuse=False)  # a full rebuild
     assert report.generation > current
     assert not [p for p in (index / "generations").iterdir() if p.name.endswith(".partial")]
     _check_intact(index, golden, real_encoder, f"rebuild after crash at {point}")

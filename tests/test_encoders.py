@@ -134,10 +134,10 @@ def test_a_new_precision_re_encodes_everything(tmp_path: Path, corpus: Path) -> 
     index = tmp_path / "index"
     build_index([corpus], index, encoder=HashEncoder())
     again = build_index([corpus], index, encoder=HashEncoder())
-    assert again.encoded == 0
+    assert again.encoded == 0 and not again.published  # nothing changed: nothing published
     changed = build_index([corpus], index, encoder=Int8Hash())
-    assert changed.model_changed and changed.reused == 0
-    manifest = json.loads((index / "generations" / "g000003" / "manifest.json").read_text())
+    assert changed.model_changed and changed.reused == 0 and changed.published
+    manifest = json.loads((index / "generations" / "g000002" / "manifest.json").read_text())
     assert manifest["model"]["variant"] == "int8"
 
 

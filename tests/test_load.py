@@ -71,7 +71,9 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
         for thread in threads:
             thread.start()
-        for _ in range(REBUILDS):
+        for number in range(REBUILDS):
+            # A rebuild publishes only what changed: each one changes a document.
+            (corpus / "notes.txt").write_text(f"Load test notes, revision {number}.\n")
             rebuild = subprocess.run(
                 [sys.executable, "-m", "searchkit", "rebuild", "--quiet", "--index",
                  str(index)],

@@ -20,9 +20,12 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from searchkit import build_index
 from searchkit.config import Settings
 from searchkit.embed import Encoder
 from searchkit.web import create_app
+
+from .conftest import SEEDS
 
 TOKEN = "test-admin-token"
 
@@ -160,8 +163,10 @@ def test_admin_routes_need_the_token(seeds_index: Path) -> None:
 def test_admin_rebuild_job_publishes_a_generation(
     tmp_path: Path, seeds_index: Path, real_encoder: Encoder
 ) -> None:
-    index = tmp_path / "index"
-    shutil.copytree(seeds_index, index)
+    docs, index = tmp_path / "docs", tmp_path / "index"
+    shutil.copytree(SEEDS, docs)
+    build_index([docs], index, encoder=real_encoder)
+    (docs / "late.txt").write_text("A late note on the S-400 deliveries and their sanctions.\n")
     app = create_app(Settings(index_dir=index, admin_token=TOKEN))
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with TestClient(app) as test_client:
@@ -177,7 +182,9 @@ def test_admin_rebuild_job_publishes_a_generation(
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert job["state"] == "succeeded", job
-        assert job["report"]["reused"] == job["report"]["passages"]
+        report = job["report"]
+        assert report["published"] and report["added"] == 1
+        assert report["reused"] == report["passages"] - 1  # only the new note was encoded
         response = test_client.get("/search", params={"q": "S-400"})
         assert response.headers["X-Index-Generation"] == "2"  # swapped between requests
         assert test_client.get("/admin/jobs/nosuchjob", headers=auth).status_code == 404

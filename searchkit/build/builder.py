@@ -15,6 +15,7 @@ import shutil
 import signal
 import time
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,7 @@ from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, MANIFEST, VECTORS
 from ..storage.lexical import LexicalRow, write_lexical
 from ..storage.store import Store, atomic_write
 from ..storage.vectors import build_vector_index
-from .job import Job, Progress, index_plan, manifest, report
+from .job import Job, Progress, index_plan, manifest, report, unchanged
 from .reuse import EmbeddingReuse
 from .selfcheck import check_generation
 
@@ -144,6 +145,10 @@ def _build_locked(  # noqa: PLR0917
             _checkpoint("renamed")
             store.publish(number)
             _checkpoint("published")
+        except Unchanged:
+            shutil.rmtree(partial, ignore_errors=True)
+            assert job.reuse is not None and job.reuse.live is not None  # what unchanged() saw
+            return replace(report(job), generation=job.reuse.live, published=False)
         except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
             if first:  # nothing was live: leave nothing behind, not even the lock file
@@ -155,6 +160,10 @@ def _build_locked(  # noqa: PLR0917
             raise
         store.prune(settings.keep_generations, pinned)
     return report(job)
+
+
+class Unchanged(Exception):  # noqa: N818 (a signal inside the build, not an error)
+    """The new generation would repeat the live one: nothing is published."""
 
 
 def _prepare_query_encoder(settings: Settings) -> Encoder:
@@ -184,6 +193,8 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
     clock = time.perf_counter()
     _collect(job)
     _check_size(job, allow_shrink)  # before any encoding is spent on a build that is refused
+    if unchanged(job):
+        raise Unchanged
     _checkpoint("catalog")
     job.seconds["read"] = time.perf_counter() - clock
 

@@ -13,6 +13,8 @@ from ..config import Settings
 from ..embed import Encoder
 from ..ingest.documents import IngestStats
 from ..records import BuildReport, Document
+from ..storage.catalog import Catalog
+from ..storage.generation import CATALOG
 from ..storage.lexical import LexicalRow
 from ..storage.store import FORMAT_VERSION, file_inventory
 from ..storage.vectors import IndexPlan, describe
@@ -58,12 +60,12 @@ def index_plan(settings: Settings) -> IndexPlan:
 
 
 def manifest(job: Job) -> dict[str, Any]:
-    settings, encoder = job.settings, job.encoder
+    encoder, settings = job.encoder, _settings(job)
     return {
         "format": FORMAT_VERSION,
         "generation": job.number,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "sources": [str(s) for s in job.sources],
+        "sources": settings["sources"],
         "counts": {
             "documents": len(job.document_hashes),
             "passages": len(job.texts),
@@ -71,7 +73,7 @@ def manifest(job: Job) -> dict[str, Any]:
             "encoded": len(job.texts) - len(job.reused),
             "reused": len(job.reused),
         },
-        "passages": {"min_words": settings.min_passage_words, "max_tokens": encoder.max_tokens},
+        "passages": settings["passages"],
         "model": {
             "name": encoder.name,
             "dimension": encoder.dimension,
@@ -79,7 +81,7 @@ def manifest(job: Job) -> dict[str, Any]:
             "fingerprint": encoder.fingerprint,
             "variant": encoder.variant,
         },
-        "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
+        "indexes": settings["indexes"],
         "self_check": job.self_check,
         "files": file_inventory(job.out),
     }
@@ -107,3 +109,32 @@ def report(job: Job) -> BuildReport:
         replaced_bytes=job.stats.replaced_chars,
         seconds={name: round(value, 3) for name, value in job.seconds.items()},
     )
+
+
+def unchanged(job: Job) -> bool:
+    """Whether the generation being built would repeat the live one: the same catalog (every
+    document, passage, title and metadata value), sources, model and precision, passage and
+    index settings. Publishing it would only push an older generation out of retention."""
+    live = job.reuse
+    if live is None or live.live is None or live.model_changed or len(job.reused) < len(job.texts):
+        return False
+    catalog = Catalog(job.out / CATALOG)
+    try:
+        same_rows = catalog.fingerprint() == live.catalog_fingerprint
+    finally:
+        catalog.close()
+    return same_rows and all(
+        value == live.manifest.get(key) for key, value in _settings(job).items()
+    )
+
+
+def _settings(job: Job) -> dict[str, Any]:
+    """What the manifest records of how the generation was built, besides the model."""
+    return {
+        "sources": [str(s) for s in job.sources],
+        "passages": {
+            "min_words": job.settings.min_passage_words,
+            "max_tokens": job.encoder.max_tokens,
+        },
+        "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
+    }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class EmbeddingReuse:
     def __init__(self, store: Store, encoder: Encoder) -> None:
         self.documents: dict[str, str] = {}
         self.model_changed = False
+        self.live: int | None = None  # the live generation, with its manifest and catalog
+        self.manifest: dict[str, Any] = {}
+        self.catalog_fingerprint = ""
         self._rows: dict[str, int] = {}
         self._matrix: NDArray[np.float32] | None = None
         live = store.current()
@@ -46,6 +49,8 @@ class EmbeddingReuse:
         catalog = Catalog(root / CATALOG)
         try:
             self.documents = catalog.document_hashes()
+            self.live, self.manifest = live, manifest
+            self.catalog_fingerprint = catalog.fingerprint()
             model = manifest["model"]
             built = (model["fingerprint"], model["dimension"], model.get("variant", "fp32"))
             if built != (encoder.fingerprint, encoder.dimension, encoder.variant):

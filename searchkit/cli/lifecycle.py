@@ -187,6 +187,13 @@ def run_build(
 
 
 def _print_report(report: BuildReport, index_dir: Path, seconds: float) -> None:
+    if not report.published:
+        stderr.print(
+            f"Nothing changed since generation {report.generation} of {index_dir}/: it stays "
+            f"live, and no generation was published ({plural(report.documents, 'document')}, "
+            f"checked in {seconds:.1f} s)."
+        )
+        return
     if report.model_changed:
         stderr.print("The embedding model changed since the last build: every passage was encoded.")
     stderr.print(

@@ -137,6 +137,19 @@ class Catalog:
         )
         return [row[0] for row in rows]
 
+    def fingerprint(self) -> str:
+        """sha256 over every document and passage row (ids, paths, titles, metadata, offsets,
+        text hashes): equal fingerprints, equal catalogs."""
+        digest = hashlib.sha256()
+        queries = (
+            "SELECT doc_id, path, title, content_hash, metadata FROM documents ORDER BY id",
+            'SELECT document, start, "end", page, text_hash, embed_hash FROM passages ORDER BY id',
+        )
+        for query in queries:
+            for row in self._db.execute(query):
+                digest.update(repr(row).encode())
+        return digest.hexdigest()
+
     def document_hashes(self) -> dict[str, str]:
         """Content hash of every document, by document id."""
         return dict(self._db.execute("SELECT doc_id, content_hash FROM documents"))
