@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -73,7 +74,7 @@ class SearchEngine:
         )
         self._encoder = encoder
         self._encoder_checked = False
-        self._files = files
+        self._files = cache(files)  # a sharded home reads each shard's manifest for it, once
 
     @classmethod
     def open(
