@@ -71,7 +71,7 @@ def relevance_rows(
     vectors = encode_queries(engine, dataset)
     rows = []
     for name, mode, options, command in variants(dataset_arg, split):
-        run = run_queries(engine, dataset, mode, fusion=options, query_vectors=vectors)  # type: ignore[arg-type]
+        run, _ = run_queries(engine, dataset, mode, fusion=options, query_vectors=vectors)  # type: ignore[arg-type]
         metrics = score(dataset.qrels, run)
         row = RelevanceRow(
             name, metrics["ndcg@10"], metrics["recall@100"], metrics["mrr@10"], command

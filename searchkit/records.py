@@ -89,7 +89,17 @@ class Hit:
     vector: LegScore | None
     highlights: list[Span]
     html: str
+    relevance: float = 0.0  # estimated probability that the hit answers the query
     explanation: dict[str, Any] | None = None  # with explain: what each leg added, and why
+
+
+@dataclass(frozen=True)
+class RankedDocuments:
+    """A query's documents, best first, each scored by its best passages (for evaluation),
+    with the relevance of each document's best passage."""
+
+    ranked: list[tuple[str, float]]
+    relevance: dict[str, float]
 
 
 @dataclass(frozen=True)

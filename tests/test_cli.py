@@ -35,7 +35,7 @@ def test_query_json_shape(runner: CliRunner, seeds_index: Path) -> None:
     hit = body["hits"][0]
     assert set(hit) == {
         "doc_id", "path", "title", "text", "start", "end", "page", "score", "bm25", "vector",
-        "highlights", "html", "explanation",
+        "highlights", "html", "relevance", "explanation",
     }  # fmt: skip
     assert hit["explanation"] is None and body["explanation"] is None  # only with --explain
     assert "S-400" in hit["text"]

@@ -16,6 +16,7 @@ from searchkit.embed import Encoder
 from searchkit.errors import SourceError
 from searchkit.evaluation.evaluate import (
     cached_index_dir,
+    calibration_error,
     evaluate,
     load_beir,
     open_eval_engine,
@@ -88,7 +89,7 @@ def test_evaluate_modes_and_run_files(
     results = evaluate(dataset, engine, ["bm25", "vector", "hybrid"], run_dir=tmp_path)
     assert set(results) == {"bm25", "vector", "hybrid"}
     for metrics in results.values():
-        assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10"}
+        assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10", "ece"}
         assert all(0.0 <= value <= 1.0 for value in metrics.values())
     # Lexical queries q1 and q4 are found by BM25; the paraphrases need vectors.
     assert results["vector"]["recall@100"] == 1.0
@@ -102,7 +103,17 @@ def test_evaluate_modes_and_run_files(
         run = {}
         for row in ir_measures.read_trec_run(str(tmp_path / f"{mode}.trec")):
             run.setdefault(row.query_id, []).append((row.doc_id, row.score))
-        assert score(dataset.qrels, run) == pytest.approx(results[mode])
+        ranking = {key: value for key, value in results[mode].items() if key != "ece"}
+        assert score(dataset.qrels, run) == pytest.approx(ranking)
+
+
+def test_calibration_error_compares_relevance_with_judgments() -> None:
+    qrels = {"q1": {"a": 1}, "q2": {"c": 1}}
+    run = {"q1": [("a", 2.0), ("b", 1.0)], "q2": [("c", 1.0), ("d", 0.5)]}
+    exact = {"q1": {"a": 0.99, "b": 0.01}, "q2": {"c": 0.99, "d": 0.01}}
+    assert calibration_error(qrels, run, exact) == pytest.approx(0.01)
+    backwards = {"q1": {"a": 0.05, "b": 0.95}, "q2": {"c": 0.05, "d": 0.95}}
+    assert calibration_error(qrels, run, backwards) == pytest.approx(0.95)
 
 
 def test_eval_index_is_cached_under_the_index_home(

@@ -87,6 +87,10 @@ def test_search_page_finds_and_marks_the_sanctions_passage(server: str) -> None:
             expect(page.locator("#results .hit").first.locator("mark.semantic")).to_contain_text(
                 "first foreign visit"
             )
+            # Hits that are unlikely to answer are shown as weak matches.
+            page.fill("#q", "qwxzt blorf")
+            page.keyboard.press("Enter")
+            expect(page.locator("#results .hit.weak").first).to_contain_text("weak match")
             assert external == [], f"the page fetched outside assets: {external}"
         finally:
             browser.close()

@@ -78,8 +78,8 @@ def test_fan_out_answers_like_one_index(
         (p["start"], p["end"]) for p in expected["passages"]
     ]
     assert sharded.document("no/such.md") is None
-    ranked = sharded.rank_documents("engine oil", "vector", k=3)
-    assert ranked == local.rank_documents("engine oil", "vector", k=3)
+    ranked = sharded.rank_documents("engine oil", "vector", k=3).ranked
+    assert ranked == local.rank_documents("engine oil", "vector", k=3).ranked
     with pytest.raises(UserInputError, match="empty"):
         sharded.query("  ")
 

@@ -55,6 +55,15 @@ def test_search_get_and_post(client: TestClient) -> None:
     )
 
 
+def test_hits_carry_relevance_and_min_relevance_drops_weak_ones(client: TestClient) -> None:
+    hits = client.get("/search", params={"q": "Russia China"}).json()["hits"]
+    assert all(0.0 <= hit["relevance"] <= 1.0 for hit in hits)
+    floor = hits[2]["relevance"]
+    kept = client.post("/search", json={"q": "Russia China", "min_relevance": floor}).json()
+    assert kept["hits"] and all(hit["relevance"] >= floor for hit in kept["hits"])
+    assert client.get("/search", params={"q": "x", "min_relevance": 2}).status_code == 422
+
+
 def test_post_filters_and_explain(client: TestClient) -> None:
     nothing = client.post("/search", json={"q": "Russia", "filters": {"type": "pdf"}})
     assert nothing.status_code == 200 and nothing.json()["hits"] == []

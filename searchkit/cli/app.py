@@ -16,6 +16,7 @@ from ..config import Settings
 from ..errors import PortInUseError, UserInputError
 from ..search.fusion import FusionOptions
 from ..search.highlight import segments
+from ..search.relevance import WEAK
 from . import evaluation, lifecycle
 from .console import human_bytes, plural, stderr, stdout
 from .options import (
@@ -90,6 +91,16 @@ def query(
     per_doc: Annotated[
         int | None, typer.Option("--per-doc", help="At most N passages per document.")
     ] = None,
+    min_relevance: Annotated[
+        float | None,
+        typer.Option(
+            "--min-relevance",
+            min=0.0,
+            max=1.0,
+            help="Drop hits whose relevance (estimated chance of answering the query, 0 to 1) "
+            "is below this.",
+        ),
+    ] = None,
     explain: Annotated[
         bool | None,
         typer.Option(
@@ -131,6 +142,7 @@ def query(
         explain=not json_output if explain is None else explain,
         path_prefix=path_prefix,
         filters=filter_values,
+        min_relevance=min_relevance,
     )
     if json_output:
         print(json.dumps(result.to_dict(), ensure_ascii=False))
@@ -178,7 +190,8 @@ def _hit_heading(number: int, hit: Hit) -> Text:
     heading.append(hit.title or hit.doc_id, style="bold")
     where = f"page {hit.page}, " if hit.page is not None else ""
     heading.append(f"  {hit.doc_id} [{where}{hit.start}:{hit.end}]", style="dim")
-    parts = [f"score {hit.score:.4f}"]
+    parts = [f"relevance {hit.relevance:.2f}" + (" (weak)" if hit.relevance < WEAK else "")]
+    parts.append(f"score {hit.score:.4f}")
     if hit.bm25 is not None:
         parts.append(f"bm25 #{hit.bm25.rank} {hit.bm25.score:.2f}")
     if hit.vector is not None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..evaluation.tune import TuneReport
 
-METRIC_NAMES = ("ndcg@10", "recall@100", "mrr@10")
+METRIC_NAMES = ("ndcg@10", "recall@100", "mrr@10", "ece")
 TOP_CHOICES_SHOWN = 12
 
 
@@ -111,9 +111,7 @@ def _table(results: dict[str, dict[str, float]], title: str) -> Table:
     for name in METRIC_NAMES:
         table.add_column(name, justify="right")
     for mode, metrics in results.items():
-        table.add_row(
-            mode, *(f"{metrics[name]:.4f}" for name in ("ndcg@10", "recall@100", "mrr@10"))
-        )
+        table.add_row(mode, *(f"{metrics[name]:.4f}" for name in METRIC_NAMES))
     return table
 
 

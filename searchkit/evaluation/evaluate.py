@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import mean
 from typing import TYPE_CHECKING
 
 import ir_measures
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 MEASURES = {"ndcg@10": nDCG @ 10, "recall@100": R @ 100, "mrr@10": RR @ 10}
 RUN_DEPTH = 100
 Run = dict[str, list[tuple[str, float]]]
+Relevance = dict[str, dict[str, float]]  # query -> document -> relevance
+CALIBRATION_DEPTH = 10  # ``ece`` judges each query's top 10
+CALIBRATION_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -136,17 +140,20 @@ def run_queries(
     fusion: FusionOptions | None = None,
     query_vectors: NDArray[np.float32] | None = None,
     progress: Progress | None = None,
-) -> Run:
-    """The top documents of every judged query, in ``dataset.queries`` order."""
+) -> tuple[Run, Relevance]:
+    """The top documents of every judged query, in ``dataset.queries`` order, and the
+    relevance the engine gave each of them."""
     progress = progress or SilentProgress()
     progress.stage(f"querying ({mode})", len(dataset.queries))
     run: Run = {}
+    relevance: Relevance = {}
     for i, (qid, text) in enumerate(dataset.queries.items()):
         vector = query_vectors[i] if query_vectors is not None and mode != "bm25" else None
         ranked = engine.rank_documents(text, mode, RUN_DEPTH, fusion=fusion, query_vector=vector)
-        run[qid] = run_entry(qid, ranked)
+        run[qid] = run_entry(qid, ranked.ranked)
+        relevance[qid] = ranked.relevance
         progress.advance()
-    return run
+    return run, relevance
 
 
 def run_entry(qid: str, ranked: list[tuple[str, float]]) -> list[tuple[str, float]]:
@@ -164,6 +171,29 @@ def score(qrels: dict[str, dict[str, int]], run: Run) -> dict[str, float]:
     """nDCG@10, Recall@100 and MRR@10, averaged over the judged queries."""
     aggregate = ir_measures.calc_aggregate(MEASURES.values(), qrels, _as_dict(run))
     return {name: float(aggregate[measure]) for name, measure in MEASURES.items()}
+
+
+def calibration_error(qrels: dict[str, dict[str, int]], run: Run, relevance: Relevance) -> float:
+    """Expected calibration error of ``relevance`` over each judged query's top 10 documents:
+    in 10 equal-width bins, how far the mean relevance lies from the share judged relevant,
+    weighted by the bin's size."""
+    bins: list[list[tuple[float, int]]] = [[] for _ in range(CALIBRATION_BINS)]
+    for qid, ranked in run.items():
+        judged = qrels.get(qid)
+        if judged is None:
+            continue
+        for doc, _ in ranked[:CALIBRATION_DEPTH]:
+            value = relevance[qid][doc]
+            position = min(int(value * CALIBRATION_BINS), CALIBRATION_BINS - 1)
+            bins[position].append((value, int(judged.get(doc, 0) > 0)))
+    total = sum(len(entries) for entries in bins)
+    if not total:
+        return 0.0
+    return sum(
+        len(entries) / total * abs(mean(v for v, _ in entries) - mean(r for _, r in entries))
+        for entries in bins
+        if entries
+    )
 
 
 def per_query(
@@ -199,15 +229,17 @@ def evaluate(
     run_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per mode; with ``run_dir``, one TREC run file per mode (``<mode>.trec``)."""
+    """Metrics per mode (with ``ece``, the calibration error of hits' relevance); with
+    ``run_dir``, one TREC run file per mode (``<mode>.trec``)."""
     modes = list(modes)
     vectors = encode_queries(engine, dataset) if set(modes) - {"bm25"} else None
     results: dict[str, dict[str, float]] = {}
     for mode in modes:
-        run = run_queries(
+        run, relevance = run_queries(
             engine, dataset, mode, fusion=fusion, query_vectors=vectors, progress=progress
         )
         results[mode] = score(dataset.qrels, run)
+        results[mode]["ece"] = calibration_error(dataset.qrels, run, relevance)
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             write_trec(run, run_dir / f"{mode}.trec", f"searchkit-{mode}")

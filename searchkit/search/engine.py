@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ..choices import Mode
 from ..config import Settings
 from ..embed import Encoder, load_query_encoder
-from ..errors import IndexCorruptError, ModelMismatchError
-from ..records import Fused, Ranked, SearchResult
+from ..errors import IndexCorruptError
+from ..records import Fused, Ranked, RankedDocuments, SearchResult
 from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded
 from .adaptive import (
@@ -31,7 +31,8 @@ from .adaptive import (
 )
 from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse_legs, resolve_fusion
 from .hits import explain as explain_hits
-from .query_check import validate_query
+from .query_check import check_model, validate_query
+from .relevance import Evidence, relevance
 from .shards import LocalShard, ShardClient, ShardSet
 
 if TYPE_CHECKING:
@@ -125,6 +126,7 @@ class SearchEngine:
         explain: bool = False,
         path_prefix: str | None = None,
         filters: dict[str, str] | None = None,
+        min_relevance: float | None = None,
     ) -> SearchResult:
         """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
 
@@ -132,6 +134,7 @@ class SearchEngine:
         match the query, the sentences most similar to the query: one batch encode) and, in
         hybrid mode, the fusion's weights with their reason and each leg's part of each hit.
         ``path_prefix`` and ``filters`` (metadata key = value) restrict both legs before fusion.
+        ``min_relevance`` drops hits whose relevance (``search.relevance``) is below it.
         """
         started = time.perf_counter()
         validate_query(
@@ -141,10 +144,11 @@ class SearchEngine:
         source = "request" if given else self.weights_from
         fusion = self._complete(fusion)
         vector = self._query_vector(text, mode)
+        depth = max(fusion.candidates, offset + k)
         bm25, vectors = self.shards.legs(
             text,
             mode,
-            max(fusion.candidates, offset + k),
+            depth,
             syntax=syntax,
             query_vector=vector,
             path_prefix=path_prefix,
@@ -153,8 +157,20 @@ class SearchEngine:
         fused = fuse_legs(mode, bm25, vectors, fusion)
         if per_doc is not None:
             fused = cap_per_group(fused, self._documents_of(fused), per_doc)
+        # One leg's relevance falls with its score already; only hybrid needs the whole list.
+        scope = fused if mode == "hybrid" or min_relevance is not None else fused[: offset + k]
+        evidence = self._evidence(text, mode, (bm25, vectors), depth)
+        relevant = relevance(scope, mode, evidence, fusion.vector_weight)
+        if min_relevance is not None:  # relevance falls with rank: the relevant are a prefix
+            kept = sum(1 for value in relevant if value >= min_relevance)
+            fused, relevant = fused[:kept], relevant[:kept]
         page = fused[offset : offset + k]
-        hits = self.shards.hits(page, text, syntax)
+        hits = [
+            replace(hit, relevance=value)
+            for hit, value in zip(
+                self.shards.hits(page, text, syntax), relevant[offset : offset + k], strict=True
+            )
+        ]
         if explain and vector is not None:
             hits = explain_hits(hits, page, vector, self.encoder)
         explanation = None
@@ -174,7 +190,7 @@ class SearchEngine:
         *,
         fusion: FusionOptions | None = None,
         query_vector: NDArray[np.float32] | None = None,
-    ) -> list[tuple[str, float]]:
+    ) -> RankedDocuments:
         """The top ``k`` documents for ``text``, ranked from their passages (for evaluation).
 
         ``query_vector`` lets a caller that encodes many queries in one batch skip encoding here.
@@ -186,7 +202,16 @@ class SearchEngine:
         # the candidates each leg is asked for, as `query` does.
         depth = fusion.candidates if mode == "hybrid" else max(fusion.candidates, 3 * k)
         legs = self.shards.legs(text, mode, depth, query_vector=query_vector)
-        return self.documents_from_legs(mode, legs, fusion, k)
+        fused = fuse_legs(mode, *legs, fusion)
+        document_of = self._documents_of(fused)
+        ranked = aggregate_documents(fused, document_of, fusion.aggregate, fusion.decay)[:k]
+        evidence = self._evidence(text, mode, legs, depth)
+        relevant: dict[str, float] = {}
+        for item, value in zip(
+            fused, relevance(fused, mode, evidence, fusion.vector_weight), strict=True
+        ):
+            relevant.setdefault(document_of(item.passage_id), value)
+        return RankedDocuments(ranked, relevant)
 
     def documents_from_legs(
         self,
@@ -222,6 +247,11 @@ class SearchEngine:
     def _documents_of(self, items: list[Fused] | list[Ranked]) -> Callable[[int], str]:
         return self.shards.documents_of(item.passage_id for item in items)
 
+    def _evidence(self, text: str, mode: Mode, legs: Legs, depth: int) -> Evidence:
+        """What both legs say about ``text`` on an absolute scale, for ``relevance``."""
+        idf_sum = 0.0 if mode == "vector" else self.shards.idf_sum(text)
+        return Evidence(idf_sum, legs[0], legs[1], depth)
+
     def _complete(self, fusion: FusionOptions | None) -> FusionOptions:
         """``fusion`` (default: the index's) with a weight: the index's where none is given."""
         return with_weight(fusion or self.fusion, self.fusion.vector_weight)
@@ -240,19 +270,9 @@ class SearchEngine:
             encoder = self._encoder or load_query_encoder(
                 self.settings.model_copy(update={"model": self.manifest["model"]["name"]})
             )
-            self._check_model(encoder)
+            check_model(encoder, self.manifest["model"], self.home)
             self._encoder, self._encoder_checked = encoder, True
         return self._encoder
-
-    def _check_model(self, encoder: Encoder) -> None:
-        built = self.manifest["model"]
-        if encoder.fingerprint != built["fingerprint"] or encoder.dimension != built["dimension"]:
-            raise ModelMismatchError(
-                f"this index was built with model {built['name']!r} "
-                f"(fingerprint {built['fingerprint']}), not {encoder.name!r} "
-                f"(fingerprint {encoder.fingerprint}); rebuild it with "
-                f"'searchkit index PATH --index {self.home}' using the model you query with"
-            )
 
     @property
     def loaded_encoder(self) -> Encoder | None:

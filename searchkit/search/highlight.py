@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..records import Span, SpanKind
 
@@ -23,16 +23,20 @@ def merge_spans(
 
 
 def most_similar(
-    sentences: list[tuple[int, int]], similarities: list[float], margin: float = 0.03
+    sentences: list[tuple[int, int]],
+    similarities: list[float],
+    likely: Callable[[float], bool],
+    margin: float = 0.03,
 ) -> list[Span]:
-    """Semantic spans: the sentence most similar to the query, plus any within ``margin``."""
+    """Semantic spans: the sentence most similar to the query, plus any within ``margin``,
+    of those similar enough to be ``likely`` matches."""
     if not sentences:
         return []
     best = max(similarities)
     return [
         Span(start, end, "semantic")
         for (start, end), similarity in zip(sentences, similarities, strict=True)
-        if similarity >= best - margin
+        if similarity >= best - margin and likely(similarity)
     ]
 
 

@@ -11,6 +11,7 @@ from ..records import Fused, Hit, LegScore, Ranked
 from ..storage.catalog import PassageRow
 from ..storage.lexical import term_spans
 from .highlight import merge_spans, most_similar, to_html
+from .relevance import likely_match
 
 if TYPE_CHECKING:
     import numpy as np
@@ -40,7 +41,8 @@ def explain(
     hits: list[Hit], page: list[Fused], query_vector: NDArray[np.float32], encoder: Encoder
 ) -> list[Hit]:
     """Semantic highlights for hits the vector leg found whose words match nothing: the
-    sentences closest to the query. One batch encode for all of them."""
+    sentences closest to the query, where closer than unrelated text. One batch
+    encode for all of them."""
     wanted = [
         i for i, (hit, item) in enumerate(zip(hits, page, strict=True))
         if item.vector is not None and not hit.highlights
@@ -53,7 +55,7 @@ def explain(
     explained = list(hits)
     for i in wanted:
         scores = [next(similarities) for _ in sentences[i]]
-        spans = most_similar(sentences[i], scores)
+        spans = most_similar(sentences[i], scores, likely_match)
         explained[i] = replace(hits[i], highlights=spans, html=to_html(hits[i].text, spans))
     return explained
 

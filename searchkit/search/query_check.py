@@ -1,12 +1,16 @@
-"""Checks a query against the configured limits before any index is touched."""
+"""Checks before a query runs: the query against the configured limits, before any index is
+touched, and the query encoder against the model the index was built with."""
 
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
+from typing import Any
 
 from ..choices import MODES
 from ..config import Settings
-from ..errors import UserInputError
+from ..embed import Encoder
+from ..errors import ModelMismatchError, UserInputError
 from ..storage.lexical import check_syntax_limits
 
 _ALLOWED_CONTROLS = {"\t", "\n", "\r"}
@@ -43,3 +47,14 @@ def validate_query(
         raise UserInputError("per-doc must be at least 1")
     if syntax:
         check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)
+
+
+def check_model(encoder: Encoder, built: dict[str, Any], home: Path) -> None:
+    """Refuse an encoder other than the one the index at ``home`` was ``built`` with."""
+    if encoder.fingerprint != built["fingerprint"] or encoder.dimension != built["dimension"]:
+        raise ModelMismatchError(
+            f"this index was built with model {built['name']!r} "
+            f"(fingerprint {built['fingerprint']}), not {encoder.name!r} "
+            f"(fingerprint {encoder.fingerprint}); rebuild it with "
+            f"'searchkit index PATH --index {home}' using the model you query with"
+        )

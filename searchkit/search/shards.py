@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from ..choices import Mode
 from ..config import Settings
 from ..records import Fused, Hit, Ranked
-from ..storage.lexical import TermStats
+from ..storage.lexical import TermStats, query_terms
 from ..storage.sharded import global_id, shard_of, split_id
 from ..storage.store import Store
 from .reader import IndexReader, Legs
@@ -242,6 +242,11 @@ class ShardSet:
 
     def _pinned(self) -> list[tuple[ShardClient, int]]:
         return list(zip(self._clients, self._generations, strict=True))
+
+    def idf_sum(self, text: str) -> float:
+        """The sum of the query terms' IDFs over the whole index: BM25's reference score."""
+        stats = self._term_stats(text)
+        return sum(stats.idf(term) for term in query_terms(text))
 
     def _term_stats(self, text: str) -> TermStats:
         """The query terms' statistics over all shards (cached: they change only with the

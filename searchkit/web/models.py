@@ -23,6 +23,13 @@ class SearchQuery(BaseModel):
     syntax: bool = Field(default=False, description="Parse phrases, +must, -not, field:term.")
     per_doc: int | None = Field(default=None, ge=1, description="At most N passages per document.")
     path_prefix: str | None = Field(default=None, description="Only documents under this path.")
+    min_relevance: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="Drop hits whose relevance (estimated chance of answering the query) is "
+        "below this.",
+    )
     explain: bool = Field(
         default=False,
         description="Add semantic highlights, the fusion weights and why, and each leg's part.",

@@ -67,6 +67,7 @@ def _search(
         explain=body.explain,
         path_prefix=body.path_prefix,
         filters=body.filters,
+        min_relevance=body.min_relevance,
     )
     request.app.state.latencies.append(result.took_ms)
     stamp(response, result.generation)

@@ -8,8 +8,10 @@ const input = document.getElementById("q");
 const results = document.getElementById("results");
 const status = document.getElementById("status");
 
+const WEAK = 0.2; // below this relevance a hit is shown as a weak match (search/relevance.py)
+
 function scoreLine(hit) {
-  const parts = [`fused ${hit.score.toFixed(4)}`];
+  const parts = [`relevance ${hit.relevance.toFixed(2)}`, `fused ${hit.score.toFixed(4)}`];
   parts.push(hit.bm25 ? `BM25 #${hit.bm25.rank} (${hit.bm25.score.toFixed(2)})` : "BM25: not found");
   parts.push(hit.vector ? `vector #${hit.vector.rank} (${hit.vector.score.toFixed(3)})` : "vector: not found");
   return parts.join(" · ");
@@ -17,9 +19,16 @@ function scoreLine(hit) {
 
 function renderHit(hit) {
   const item = document.createElement("li");
-  item.className = "hit";
+  const weak = hit.relevance < WEAK;
+  item.className = weak ? "hit weak" : "hit";
   const title = document.createElement("h2");
   title.textContent = hit.title || hit.doc_id;
+  if (weak) {
+    const label = document.createElement("span");
+    label.className = "weak-label";
+    label.textContent = "weak match";
+    title.append(" ", label);
+  }
   const where = document.createElement("p");
   where.className = "where";
   where.textContent = `${hit.doc_id} [${hit.start}:${hit.end}]` + (hit.page ? ` · page ${hit.page}` : "");

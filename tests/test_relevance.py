@@ -1,0 +1,104 @@
+"""Calibrated relevance: bounds, order, evidence from each leg, and the real seed index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from searchkit import SearchEngine
+from searchkit.records import Ranked
+from searchkit.search.fusion import FusionOptions, fuse_legs
+from searchkit.search.relevance import Evidence, likely_match, relevance
+
+DEPTH = 50
+
+
+def _leg(scores: list[float]) -> list[Ranked]:
+    ordered = sorted(scores, reverse=True)
+    return [Ranked(pid, rank, score) for rank, (pid, score) in enumerate(enumerate(ordered), 1)]
+
+
+def _shifted(leg: list[Ranked], offset: int) -> list[Ranked]:
+    return [Ranked(r.passage_id + offset, r.rank, r.score) for r in leg]
+
+
+scores = st.lists(st.floats(0.0, 30.0, allow_nan=False), max_size=DEPTH)
+cosines = st.lists(st.floats(-1.0, 1.0, allow_nan=False), max_size=DEPTH)
+
+
+@given(scores, cosines, st.floats(0.0, 20.0), st.floats(0.0, 1.0), st.integers(0, 40))
+def test_relevance_is_a_probability_that_falls_with_rank(
+    bm25_scores: list[float], vector_scores: list[float], idf_sum: float, weight: float, shift: int
+) -> None:
+    bm25, vector = _leg(bm25_scores), _shifted(_leg(vector_scores), shift)
+    for mode in ("bm25", "vector", "hybrid"):
+        fused = fuse_legs(mode, bm25, vector, FusionOptions(vector_weight=weight))
+        values = relevance(fused, mode, Evidence(idf_sum, bm25, vector, DEPTH), weight)
+        assert len(values) == len(fused)
+        assert all(0.0 <= v <= 1.0 for v in values)
+        assert values == sorted(values, reverse=True)  # monotone in the fused score
+
+
+def _top(mode: str, bm25: list[Ranked], vector: list[Ranked], idf_sum: float = 4.0) -> float:
+    fused = fuse_legs(mode, bm25, vector, FusionOptions(vector_weight=0.5))
+    return relevance(fused, mode, Evidence(idf_sum, bm25, vector, DEPTH), 0.5)[0]
+
+
+def test_stronger_evidence_reads_as_more_relevant() -> None:
+    close, far = [Ranked(1, 1, 0.85)], [Ranked(1, 1, 0.35)]
+    assert _top("vector", [], close) > 0.5
+    assert _top("vector", [], far) < 0.05
+    every_term, one_term = [Ranked(1, 1, 4.0)], [Ranked(1, 1, 1.0)]
+    assert _top("bm25", every_term, []) > 3 * _top("bm25", one_term, [])
+    # Two legs that agree say more than either alone.
+    assert _top("hybrid", every_term, close) > max(
+        _top("bm25", every_term, []), _top("vector", [], close)
+    )
+
+
+def test_a_leg_the_index_does_not_trust_adds_nothing() -> None:
+    bm25, noise = [Ranked(1, 1, 4.0)], [Ranked(1, 1, 0.95)]  # cosines of an unread script
+    fused = fuse_legs("hybrid", bm25, noise, FusionOptions(vector_weight=0.0))
+    evidence = Evidence(4.0, bm25, noise, DEPTH)
+    assert relevance(fused, "hybrid", evidence, 0.0) == relevance(fused, "bm25", evidence, 0.0)
+
+
+def test_semantic_highlights_need_more_than_unrelated_text_scores(seeds_index: Path) -> None:
+    assert likely_match(0.45)
+    assert not likely_match(0.15)
+    engine = SearchEngine.open(seeds_index)
+    nonsense = engine.query("qwxzt blorf", k=5, mode="vector", explain=True).hits
+    assert all(not hit.highlights for hit in nonsense)
+
+
+def test_stopwords_and_unknown_words_get_low_relevance_everywhere(seeds_index: Path) -> None:
+    engine = SearchEngine.open(seeds_index)
+    for text in ("the and of", "qwxzt blorf"):
+        for mode in ("hybrid", "bm25", "vector"):
+            hits = engine.query(text, k=10, mode=mode).hits  # type: ignore[arg-type]
+            assert all(hit.relevance <= 0.2 for hit in hits), (text, mode)
+    best = engine.query("S-400 sanctions", k=3).hits
+    assert "sanction" in best[0].text.lower()
+    assert best[0].relevance > max(hit.relevance for hit in engine.query("the and of").hits)
+
+
+def test_min_relevance_drops_weak_hits_in_python_and_the_cli(seeds_index: Path) -> None:
+    engine = SearchEngine.open(seeds_index)
+    everything = engine.query("Russia China", k=10).hits
+    floor = everything[2].relevance
+    kept = engine.query("Russia China", k=10, min_relevance=floor).hits
+    assert kept and all(hit.relevance >= floor for hit in kept)
+    assert [h.start for h in kept] == [h.start for h in everything if h.relevance >= floor]
+    assert engine.query("the and of", k=10, min_relevance=0.5).hits == []
+    out = subprocess.run(
+        [sys.executable, "-m", "searchkit", "query", "Russia China", "--json", "--index",
+         str(seeds_index), "--min-relevance", str(floor)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    hits = json.loads(out.stdout)["hits"]
+    assert len(hits) == len(kept) and all(hit["relevance"] >= floor for hit in hits)
