@@ -181,7 +181,7 @@ def test_fusion_flags_reach_the_engine(runner: CliRunner, seeds_index: Path) -> 
     top = rrf["hits"][0]
     expected = 1 / (10 + top["bm25"]["rank"]) + 1 / (10 + top["vector"]["rank"])
     assert top["score"] == pytest.approx(expected)
-    vector_only = _query_json(runner, seeds_index, "S-400", "--vector-weight", "1.0")
+    vector_only = _query_json(runner, seeds_index, "sanctions", "--vector-weight", "1.0")
     assert vector_only["hits"][0]["vector"]["rank"] == 1
     bad = runner.invoke(app, ["query", "x", "--vector-weight", "2", "--index", str(seeds_index)])
     assert bad.exit_code == 2

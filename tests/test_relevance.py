@@ -69,22 +69,37 @@ def test_a_leg_the_index_does_not_trust_adds_nothing() -> None:
 
 
 def test_semantic_highlights_need_more_than_unrelated_text_scores(seeds_index: Path) -> None:
-    assert likely_match(0.45)
+    assert likely_match(0.3)
     assert not likely_match(0.15)
     engine = SearchEngine.open(seeds_index)
-    nonsense = engine.query("qwxzt blorf", k=5, mode="vector", explain=True).hits
-    assert all(not hit.highlights for hit in nonsense)
+    hits = engine.query("defence chief's maiden trip abroad", k=5, mode="vector", explain=True)
+    assert hits.hits[0].highlights and hits.hits[0].highlights[0].kind == "semantic"
+    assert any(not hit.highlights for hit in hits.hits)  # no sentence close enough
 
 
-def test_stopwords_and_unknown_words_get_low_relevance_everywhere(seeds_index: Path) -> None:
+def test_stopwords_and_unknown_words_find_nothing_in_every_mode(seeds_index: Path) -> None:
     engine = SearchEngine.open(seeds_index)
     for text in ("the and of", "qwxzt blorf"):
         for mode in ("hybrid", "bm25", "vector"):
-            hits = engine.query(text, k=10, mode=mode).hits  # type: ignore[arg-type]
-            assert all(hit.relevance <= 0.2 for hit in hits), (text, mode)
+            assert engine.query(text, k=10, mode=mode).hits == [], (text, mode)  # type: ignore[arg-type]
     best = engine.query("S-400 sanctions", k=3).hits
     assert "sanction" in best[0].text.lower()
-    assert best[0].relevance > max(hit.relevance for hit in engine.query("the and of").hits)
+    assert best[0].relevance > 0.2 > best[1].relevance  # the rest are weak matches
+
+
+def test_the_same_verdict_on_a_query_in_every_mode(seeds_index: Path) -> None:
+    for mode in ("hybrid", "bm25", "vector"):
+        index = ["--index", str(seeds_index), "--mode", mode]
+        out = subprocess.run(
+            [sys.executable, "-m", "searchkit", "query", "the and of", *index],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert out.stdout.startswith("No results"), mode
+        broken = subprocess.run(
+            [sys.executable, "-m", "searchkit", "query", '"unclosed', "--syntax", *index],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert broken.returncode == 2 and broken.stderr.startswith("error: cannot parse query")
 
 
 def test_min_relevance_drops_weak_hits_in_python_and_the_cli(seeds_index: Path) -> None:

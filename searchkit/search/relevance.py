@@ -29,9 +29,11 @@ PRIOR = 0.12  # the share of judged-relevant hits in a top 10, over both fitting
 VECTOR_CURVE = (10.5, 0.74)  # slope, and the cosine at which the vector leg alone says 1/2
 LEXICAL_CURVE = (3.6, 1.1)  # slope, and the IDF coverage at which BM25 alone says 1/2
 WEAK = 0.2  # below this a hit is shown as a weak match (page, human output)
-# Below this cosine a sentence is as close to the query as unrelated text: stopword-only and
-# made-up queries score 0.07-0.19 against the seed passages, a short paraphrase's answer 0.4.
-SEMANTIC_FLOOR = 0.3
+# Below this cosine a sentence or passage is as close to the query as unrelated text: against
+# the seed passages, stopword-only, made-up and off-topic queries ("panda bamboo", "football")
+# score 0.07-0.19; a paraphrase's answer ("robot exploring the red planet" for a Mars rover)
+# scores 0.30 and more.
+SEMANTIC_FLOOR = 0.2
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ def likely_match(cosine: float) -> bool:
     """Whether a sentence this similar to the query is closer than unrelated text: where
     semantic highlights are worth showing."""
     return cosine >= SEMANTIC_FLOOR
+
+
+def unrelated(vector_leg: Sequence[Ranked]) -> bool:
+    """Whether the vector leg's candidates (best first) are all as far from the query as
+    unrelated text is."""
+    return bool(vector_leg) and vector_leg[0].score < SEMANTIC_FLOOR
 
 
 def _trust(vector_weight: float) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from ..storage.lexical import TermStats, query_terms
 from ..storage.sharded import global_id, shard_of, split_id
 from ..storage.store import Store
 from .reader import IndexReader, Legs
+from .relevance import unrelated
 
 if TYPE_CHECKING:
     import numpy as np
@@ -164,7 +165,9 @@ class ShardSet:
         path_prefix: str | None = None,
         filters: dict[str, str] | None = None,
     ) -> Legs:
-        """Each leg's global top ``depth`` candidates."""
+        """Each leg's global top ``depth`` candidates. A vector leg whose best candidate is no
+        closer to the query than unrelated text found nothing: a query of stopwords or of words
+        the model cannot read gets no hits in any mode, rather than noise."""
         options: dict[str, Any] = {
             "syntax": syntax,
             "query_vector": query_vector,
@@ -173,16 +176,20 @@ class ShardSet:
         }
         if self._global_idf and mode != "vector" and not syntax:
             options["term_stats"] = self._term_stats(text)
+        if syntax and mode == "vector":  # a broken query is broken in every mode
+            client, generation = self._pinned()[0]
+            client.candidates(generation, text, "bm25", 1, options).result()
         calls = [
             client.candidates(generation, text, mode, depth, options)
             for client, generation in self._pinned()
         ]
         legs = [call.result() for call in calls]
         if self.shards == 1:
-            return legs[0]
-        return merge_leg([leg[0] for leg in legs], depth), merge_leg(
-            [leg[1] for leg in legs], depth
-        )
+            bm25, vectors = legs[0]
+        else:
+            bm25 = merge_leg([leg[0] for leg in legs], depth)
+            vectors = merge_leg([leg[1] for leg in legs], depth)
+        return bm25, [] if unrelated(vectors) else vectors
 
     def documents_of(self, passage_ids: Iterable[int]) -> Callable[[int], str]:
         """The document of each of ``passage_ids``, asked of their shards once."""
