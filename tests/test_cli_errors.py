@@ -48,7 +48,7 @@ def _one_error_line(done: subprocess.CompletedProcess[str], code: int) -> str:
         (["query", "x", "--vector-weight", "2"], ["--vector-weight", "at most 1"]),
         (["query", "x", "--candidates", "0"], ["--candidates", "at least 1"]),
         (["serve", "--port", "99999"], ["--port", "at most 65535"]),
-        (["rollback", "abc"], ["generation", "number"]),
+        (["rollback", "abc"], ["GENERATION", "number"]),
         (["eval", "somewhere", "--mode", "fuzzy"], ["fuzzy", "hybrid"]),
         (["nosuchcommand"], ["nosuchcommand"]),
     ],
@@ -75,6 +75,17 @@ def test_index_pointing_at_a_file(tmp_path: Path) -> None:
 def test_version() -> None:
     done = _searchkit("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"searchkit {__version__}"
+
+
+def test_help_shows_what_to_type_not_python_types() -> None:
+    commands = ("query", "index", "rebuild", "eval", "tune", "serve", "rollback", "watch")
+    for command in commands:
+        done = _searchkit(command, "--help")
+        assert done.returncode == 0, command
+        for python_words in ("<bool>", "list[", "{"):
+            assert python_words not in done.stdout, (command, python_words)
+    assert "searchkit query [OPTIONS] TEXT" in _searchkit("query", "--help").stdout
+    assert "KEY=VALUE" in _searchkit("query", "--help").stdout
 
 
 def test_a_query_that_is_not_utf8(seeds_index: Path) -> None:

@@ -122,7 +122,11 @@ def query(
     ] = None,
     filters: Annotated[
         list[str] | None,
-        typer.Option("--filter", help="Only documents whose metadata KEY equals VALUE: KEY=VALUE."),
+        typer.Option(
+            "--filter",
+            metavar="KEY=VALUE",
+            help="Only documents whose metadata KEY equals VALUE; repeat for several.",
+        ),
     ] = None,
 ) -> None:
     """Search the index (local or sharded). Builds ./index from the seed corpus on first use."""

@@ -45,6 +45,7 @@ def eval_command(
             "--mode",
             "-m",
             callback=known_modes,
+            metavar="<" + "|".join(MODES) + ">",
             help=f"Mode to evaluate ({', '.join(MODES)}); repeat for several (default: all).",
         ),
     ] = None,

@@ -50,6 +50,30 @@ class SearchkitGroup(TyperGroup):
         except Exception as exc:  # a bug: still one line, never a traceback
             _fail(f"internal error ({type(exc).__name__}: {exc})", EXIT_ENVIRONMENT_ERROR)
 
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            for param in command.get_params(ctx):
+                _plain_metavar(param, ctx)
+        return command
+
+
+def _plain_metavar(param: Any, ctx: Any) -> None:
+    """Help shows what to type: nothing after a flag, NAME for an argument, and for a list
+    what one item takes (not Python's ``<bool>``, ``{text}`` or ``<list[str]>``)."""
+    shown = str(param.display_type(ctx))
+    if "list[" in shown:
+        item = shown.replace("list[", "").replace("]", "")
+        param.display_type = lambda _ctx: item.lower()
+    if param.metavar is not None:
+        return
+    if getattr(param, "is_flag", False):
+        param.metavar = ""
+    elif param.param_type_name == "argument":
+        param.metavar = param.name.upper()
+        usage = param.metavar + ("..." if param.nargs != 1 else "")
+        param._usage_display_name = lambda: usage  # typer writes {TEXT} for a required one
+
 
 def _fail(message: str, code: int) -> NoReturn:
     first_line = message.strip().splitlines()[0] if message.strip() else "failed"
