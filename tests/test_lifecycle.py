@@ -226,6 +226,17 @@ def test_pdf_pages_are_kept_with_passages(tmp_path: Path, hash_encoder: HashEnco
     assert shown.exit_code == 0 and "earth.pdf [page 2, " in shown.stdout, shown.output
 
 
+def test_a_pdf_without_a_metadata_title_is_titled_by_its_first_line_or_name(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "docs").mkdir()
+    body = "Glaciers carve U-shaped valleys as they move slowly downhill under their own weight."
+    (tmp_path / "docs" / "survey.pdf").write_bytes(_minimal_pdf(["Glacier Survey 2024.", body]))
+    (tmp_path / "docs" / "notes.pdf").write_bytes(_minimal_pdf([body * 2]))
+    titles = {d.doc_id: d.title for d in iter_documents([tmp_path / "docs"])}
+    assert titles == {"survey.pdf": "Glacier Survey 2024", "notes.pdf": "notes"}
+
+
 def test_filters_apply_inside_both_legs(fixture_index: Path, real_encoder: Encoder) -> None:
     engine = SearchEngine.open(fixture_index, encoder=real_encoder)
     for mode in ("bm25", "vector", "hybrid"):

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import SourceError
@@ -174,7 +174,17 @@ def _pdf_document(raw: bytes, doc_path: str, stats: IngestStats) -> Document | N
     if not text.strip():
         stats.skip(doc_path, "PDF without extractable text")
         return None
+    title = title or _pdf_title(text, doc_path)
     return Document(doc_id=doc_path, path=doc_path, text=text, title=title, pages=tuple(starts))
+
+
+def _pdf_title(text: str, doc_path: str) -> str:
+    """A PDF without a title in its metadata: its first line when short enough to be one
+    (a final period is a typesetting habit there, not the end of prose), else its file name."""
+    first = text.strip().split("\n", 1)[0].strip().rstrip(".").strip()
+    if 0 < len(first) <= _TITLE_MAX_CHARS and len(first.split()) <= _TITLE_MAX_WORDS:
+        return first
+    return PurePosixPath(doc_path).stem
 
 
 def _decode(raw: bytes, doc_path: str, stats: IngestStats) -> str:
