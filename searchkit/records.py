@@ -8,6 +8,7 @@ from typing import Any, Literal
 from .choices import Mode
 
 SpanKind = Literal["lexical", "semantic"]
+FilterValue = str | int | float | bool  # a metadata value a filter asks for
 
 
 @dataclass(frozen=True)

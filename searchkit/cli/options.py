@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from ..choices import MODES, Aggregation, BackendChoice, FusionMethod, Mode
 from ..config import Settings
 from ..errors import UserInputError
+from ..records import FilterValue
 from ..search.fusion import FusionOptions
 
 IndexOption = Annotated[
@@ -81,9 +82,9 @@ def make_settings(index: Path | None, **overrides: object) -> Settings:
     return settings
 
 
-def parse_filters(pairs: list[str]) -> dict[str, str]:
+def parse_filters(pairs: list[str]) -> dict[str, FilterValue]:
     """``KEY=VALUE`` options as a dict; anything else is a user error."""
-    filters = {}
+    filters: dict[str, FilterValue] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():

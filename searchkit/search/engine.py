@@ -18,7 +18,7 @@ from ..choices import Mode
 from ..config import Settings
 from ..embed import Encoder, load_query_encoder
 from ..errors import IndexCorruptError
-from ..records import Fused, Ranked, RankedDocuments, SearchResult
+from ..records import FilterValue, Fused, Ranked, RankedDocuments, SearchResult
 from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded
 from .adaptive import (
@@ -125,7 +125,7 @@ class SearchEngine:
         fusion: FusionOptions | None = None,
         explain: bool = False,
         path_prefix: str | None = None,
-        filters: dict[str, str] | None = None,
+        filters: dict[str, FilterValue] | None = None,
         min_relevance: float | None = None,
     ) -> SearchResult:
         """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.

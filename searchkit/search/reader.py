@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ..choices import Mode
 from ..config import Settings
 from ..errors import QuerySyntaxError, SearchkitError
-from ..records import Fused, Hit, Ranked
+from ..records import FilterValue, Fused, Hit, Ranked
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, VECTORS, check_counts, corrupt
 from ..storage.lexical import LexicalIndex, TermStats, highlight_terms, query_terms
@@ -79,7 +79,7 @@ class IndexReader:
         syntax: bool = False,
         query_vector: NDArray[np.float32] | None = None,
         path_prefix: str | None = None,
-        filters: dict[str, str] | None = None,
+        filters: dict[str, FilterValue] | None = None,
         term_stats: TermStats | None = None,
     ) -> Legs:
         """Each leg's top ``depth`` passages, unfused; a leg that ``mode`` does not use comes
@@ -127,7 +127,9 @@ class IndexReader:
     def close(self) -> None:
         self._catalog.close()
 
-    def _allowed(self, path_prefix: str | None, filters: dict[str, str]) -> list[int] | None:
+    def _allowed(
+        self, path_prefix: str | None, filters: dict[str, FilterValue]
+    ) -> list[int] | None:
         """Passage ids that pass the filters (None: no filter)."""
         if not path_prefix and not filters:
             return None

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..choices import Mode
 from ..config import Settings
-from ..records import Fused, Hit, Ranked
+from ..records import FilterValue, Fused, Hit, Ranked
 from ..storage.lexical import TermStats, query_terms
 from ..storage.sharded import global_id, shard_of, split_id
 from ..storage.store import Store
@@ -163,7 +163,7 @@ class ShardSet:
         syntax: bool = False,
         query_vector: NDArray[np.float32] | None = None,
         path_prefix: str | None = None,
-        filters: dict[str, str] | None = None,
+        filters: dict[str, FilterValue] | None = None,
     ) -> Legs:
         """Each leg's global top ``depth`` candidates. A vector leg whose best candidate is no
         closer to the query than unrelated text found nothing: a query of stopwords or of words

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..records import Document, Passage
+from ..records import Document, FilterValue, Passage
 
 _SCHEMA = """
 CREATE TABLE documents (
@@ -169,16 +169,32 @@ class Catalog:
             known += self._db.execute(query, chunk).fetchone()[0]
         return int(known)
 
-    def matching_passages(self, path_prefix: str | None, equals: dict[str, str]) -> list[int]:
+    def matching_passages(
+        self, path_prefix: str | None, equals: dict[str, FilterValue]
+    ) -> list[int]:
         """Ids of passages whose document path starts with ``path_prefix`` and whose metadata
-        has each key of ``equals`` with that value (compared as text)."""
-        clauses, args = [], []
+        has each key of ``equals`` with that value: a string compared with the stored value as
+        text (what a command line gives), a number or boolean with the stored number or
+        boolean."""
+        clauses: list[str] = []
+        args: list[Any] = []
         if path_prefix:
             clauses.append("substr(d.path, 1, ?) = ?")
             args += [len(path_prefix), path_prefix]
         for key, value in equals.items():
-            clauses.append("CAST(json_extract(d.metadata, ?) AS TEXT) = ?")
-            args += [f'$."{key}"', value]
+            path = f'$."{key}"'
+            if isinstance(value, bool):
+                clauses.append("json_type(d.metadata, ?) = ?")
+                args += [path, "true" if value else "false"]
+            elif isinstance(value, int | float):
+                clauses.append(
+                    "json_type(d.metadata, ?) IN ('integer', 'real') "
+                    "AND json_extract(d.metadata, ?) = ?"
+                )
+                args += [path, path, value]
+            else:
+                clauses.append("CAST(json_extract(d.metadata, ?) AS TEXT) = ?")
+                args += [path, value]
         where = " AND ".join(clauses) or "1"
         rows = self._db.execute(
             f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document WHERE {where}",

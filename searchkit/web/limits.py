@@ -1,5 +1,6 @@
-"""Request body limit for the HTTP API: a pure ASGI middleware, so it holds for every route and
-whatever the framework's own options of the day (413 with a JSON detail)."""
+"""Request bodies for the HTTP API, in a pure ASGI middleware, so that it holds for every route
+whatever the framework's own options of the day: the size limit (413 with a JSON detail), and a
+body sent without a content type read as the JSON every route takes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+JSON = b"application/json"
 
 
 class BodyLimitMiddleware:
@@ -41,6 +43,8 @@ class BodyLimitMiddleware:
         async def replay() -> Message:
             return messages.pop(0) if messages else await receive()
 
+        if size and b"content-type" not in dict(scope.get("headers") or []):
+            scope = {**scope, "headers": [*scope["headers"], (b"content-type", JSON)]}
         await self.app(scope, replay, send)
 
 
@@ -51,7 +55,7 @@ async def _too_large(send: Any, limit: int) -> None:
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", JSON),
                 (b"content-length", str(len(body)).encode()),
             ],
         }

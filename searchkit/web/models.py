@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..choices import FusionMethod, Mode
 from ..config import Settings
+from ..records import FilterValue
 
 
 class SearchQuery(BaseModel):
@@ -39,8 +40,10 @@ class SearchQuery(BaseModel):
 class SearchBody(SearchQuery):
     """``POST /search``: the query parameters plus filters and fusion settings."""
 
-    filters: dict[str, str] = Field(
-        default_factory=dict, description="Metadata equality filters, key: value."
+    filters: dict[str, FilterValue] = Field(
+        default_factory=dict,
+        description="Metadata equality filters, key: value. A string matches the value as text "
+        '("2021" matches 2021); a number or boolean matches that number or boolean.',
     )
     fusion: FusionMethod | None = None
     vector_weight: float | None = Field(default=None, ge=0.0, le=1.0)
