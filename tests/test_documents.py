@@ -65,16 +65,23 @@ def test_beir_corpus(tmp_path: Path) -> None:
 def test_binary_empty_and_bad_bytes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     (tmp_path / "binary.txt").write_bytes(b"\x00\x01\x02 data")
     (tmp_path / "empty.md").write_text("   \n")
-    (tmp_path / "latin1.txt").write_bytes("Caf\xe9 au lait is a drink.".encode("latin-1"))
+    latin1 = "Caf\xe9 cr\xe8me\n\nLe caf\xe9 cr\xe8me est une boisson, apr\xe8s le d\xeener."
+    (tmp_path / "latin1.txt").write_bytes(latin1.encode("latin-1"))
+    russian = "Озеро Байкал\n\nНа озере Байкал зимой лёд толщиной больше метра."
+    (tmp_path / "russian.txt").write_bytes(russian.encode("cp1251"))
     (tmp_path / "image.png").write_bytes(b"\x89PNG")
     stats = IngestStats()
     with caplog.at_level(logging.WARNING, logger="searchkit"):
         documents = list(iter_documents([tmp_path], stats))
-    assert [d.doc_id for d in documents] == ["latin1.txt"]
-    assert documents[0].text == "Caf\ufffd au lait is a drink."
-    assert stats.replaced_chars == 1
+    assert [d.doc_id for d in documents] == ["latin1.txt", "russian.txt"]
+    assert [d.text for d in documents] == [latin1, russian]
+    assert stats.recoded == {"latin1.txt": "cp1252", "russian.txt": "cp1251"}
+    assert stats.replaced_chars == 0
     assert sorted(stats.skipped) == ["binary.txt", "empty.md"]
     assert sum("skipped" in r.message for r in caplog.records) == 2
+    warned = [r.getMessage() for r in caplog.records if "not UTF-8" in r.getMessage()]
+    assert warned == ["latin1.txt is not UTF-8: read as cp1252 (detected)",
+                      "russian.txt is not UTF-8: read as cp1251 (detected)"]  # fmt: skip
 
 
 def test_symlinks_never_leave_the_root(tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ class IngestStats:
 
     skipped: list[str] = field(default_factory=list)
     replaced_chars: int = 0
+    recoded: dict[str, str] = field(default_factory=dict)  # path -> the encoding detected
 
     def skip(self, path: str, why: str) -> None:
         self.skipped.append(path)
@@ -188,14 +189,35 @@ def _pdf_title(text: str, doc_path: str) -> str:
 
 
 def _decode(raw: bytes, doc_path: str, stats: IngestStats) -> str:
+    """UTF-8, or else the encoding ``charset-normalizer`` detects (with a warning naming it),
+    or else UTF-8 with the undecodable bytes replaced."""
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        text = raw.decode("utf-8-sig", errors="replace")
-        replaced = text.count("\ufffd") - raw.count("\ufffd".encode())
-        stats.replaced_chars += replaced
-        log.warning("%s: %d undecodable byte sequences replaced", doc_path, replaced)
-        return text
+        pass
+    encoding = _detect_encoding(raw)
+    if encoding is not None:
+        stats.recoded[doc_path] = encoding
+        log.warning("%s is not UTF-8: read as %s (detected)", doc_path, encoding)
+        return raw.decode(encoding)
+    text = raw.decode("utf-8-sig", errors="replace")
+    replaced = text.count("\ufffd") - raw.count("\ufffd".encode())
+    stats.replaced_chars += replaced
+    log.warning("%s: %d undecodable byte sequences replaced", doc_path, replaced)
+    return text
+
+
+def _detect_encoding(raw: bytes) -> str | None:
+    """The most plausible legacy encoding of ``raw``. Short texts often fit several equally
+    well; windows-1252 then wins, as browsers read undeclared Western text (WHATWG)."""
+    from charset_normalizer import from_bytes
+
+    candidates = list(from_bytes(raw))
+    if not candidates:
+        return None
+    best = min((c.chaos, -c.coherence) for c in candidates)
+    tied = [c.encoding for c in candidates if (c.chaos, -c.coherence) == best]
+    return "cp1252" if "cp1252" in tied else tied[0]
 
 
 def _text_document(text: str, doc_path: str, *, markdown: bool) -> Document:
