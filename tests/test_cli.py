@@ -129,6 +129,7 @@ def test_first_query_builds_index_from_seeds(
     result = runner.invoke(app, ["query", "S-400 sanctions", "--json"])
     assert result.exit_code == 0, result.stderr
     assert "indexing the seed corpus" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # a one-line notice, no bars or summary
     assert (tmp_path / "index" / "CURRENT").is_file()
     assert "S-400" in json.loads(result.stdout)["hits"][0]["text"]
 

@@ -173,3 +173,41 @@ def test_a_rebuild_with_nothing_changed_says_so(tmp_path: Path, real_encoder: En
     assert done.returncode == 0, done.stderr
     assert "Nothing changed since generation 1" in done.stderr
     assert [p.name for p in (index / "generations").iterdir()] == ["g000001"]
+
+
+SPINNER = set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏━\r")
+
+
+def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "oil.txt").write_text("Engine oil\n\nChange the oil of a car every year or so.\n")
+    done = _searchkit("index", str(docs), "--index", str(tmp_path / "index"))
+    assert done.returncode == 0, done.stderr
+    assert not SPINNER & set(done.stderr), done.stderr
+    assert "reading documents: started" in done.stderr
+    assert "encoding passages: done, 1 in" in done.stderr
+    clash = tmp_path / "clash"
+    for root in ("a", "b"):
+        (clash / root / "docs").mkdir(parents=True)
+        (clash / root / "docs" / "notes.txt").write_text("Notes\n\nSome notes here.\n")
+    failed = _searchkit(
+        "index", str(clash / "a" / "docs"), str(clash / "b" / "docs"),
+        "--index", str(tmp_path / "other"),
+    )  # fmt: skip
+    assert failed.returncode == 2
+    assert not SPINNER & set(failed.stderr)
+    assert failed.stderr.splitlines()[-1].startswith("error: ")
+
+
+def test_plain_progress_says_where_a_long_stage_is(capsys: pytest.CaptureFixture[str]) -> None:
+    from searchkit.cli.console import PlainProgress
+
+    progress = PlainProgress(every=0.0)
+    progress.stage("encoding passages", 4)
+    progress.advance(2)
+    progress.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "encoding passages: started (4)"
+    assert lines[1].startswith("encoding passages: 2/4 (50%), ")
+    assert lines[2].startswith("encoding passages: done, 2 in ")

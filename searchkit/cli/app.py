@@ -172,7 +172,7 @@ def _build_seeds_if_missing(settings: Settings) -> None:
         f"No index at {settings.index_dir}/ yet: indexing the seed corpus {settings.seeds_dir}/ "
         "(once)."
     )
-    lifecycle.run_build([settings.seeds_dir], settings, quiet=False)
+    lifecycle.run_build([settings.seeds_dir], settings, quiet=True)
 
 
 def _print_result(result: SearchResult) -> None:

@@ -11,7 +11,7 @@ import typer
 
 from ..choices import MODES, Mode
 from ..search.fusion import FusionOptions
-from .console import RichProgress, stdout
+from .console import stdout, terminal_progress
 from .options import (
     AggregateOption,
     BackendOption,
@@ -86,7 +86,7 @@ def eval_command(
         aggregate=aggregate,
     )
     dataset = load_beir(dataset_dir, split)
-    progress = None if json_output else RichProgress()
+    progress = None if json_output else terminal_progress()
     try:
         if as_built:
             engine = open_judged_index(dataset, settings.index_dir, settings)
@@ -135,7 +135,7 @@ def tune_command(
     from ..evaluation.tune import tune_index
 
     settings = make_settings(index)
-    progress = None if json_output else RichProgress()
+    progress = None if json_output else terminal_progress()
     try:
         report, stored = tune_index(
             load_beir(dataset_dir, split), settings.index_dir, settings, progress

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..config import Settings
-from .console import RichProgress, plural, stderr, stdout
+from .console import plural, stderr, stdout, terminal_progress
 from .options import (
     BackendOption,
     DeviceOption,
@@ -164,7 +164,7 @@ def run_build(
     from ..build.builder import SilentProgress, build_index
 
     started = time.perf_counter()
-    progress: Any = SilentProgress() if quiet else RichProgress()
+    progress: Any = SilentProgress() if quiet else terminal_progress()
     try:
         report = build_index(
             paths,
@@ -176,10 +176,10 @@ def run_build(
             allow_shrink=allow_shrink,
         )
     except BaseException:
-        if isinstance(progress, RichProgress):
+        if not quiet:
             progress.close(completed=False)
         raise
-    if isinstance(progress, RichProgress):
+    if not quiet:
         progress.close()
     if not quiet:
         _print_report(report, settings.index_dir, time.perf_counter() - started)
