@@ -148,14 +148,14 @@ def test_bm25_needs_no_faiss_file(tmp_path: Path, seeds_index: Path) -> None:
 
 
 def test_clashing_ids_are_a_user_error_and_leave_nothing_behind(tmp_path: Path) -> None:
-    for parent in ("a", "b"):
-        (tmp_path / parent / "docs").mkdir(parents=True)
-        (tmp_path / parent / "docs" / "notes.txt").write_text(f"Notes from {parent}.\n")
+    for part in ("a", "b"):
+        record = {"_id": "d1", "title": part, "text": f"Notes from {part}."}
+        (tmp_path / f"{part}.jsonl").write_text(json.dumps(record) + "\n")
     index = tmp_path / "index"
-    done = _searchkit("index", str(tmp_path / "a/docs"), str(tmp_path / "b/docs"),
+    done = _searchkit("index", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"),
                       "--index", str(index), "--quiet")  # fmt: skip
     line = _one_error_line(done, 2)
-    assert "'docs/notes.txt'" in line and "a/docs/notes.txt" in line and "b/docs" in line
+    assert "'d1'" in line and "a.jsonl" in line and "b.jsonl" in line
     assert not index.exists()  # no LOCK, no empty generations/
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -187,13 +187,8 @@ def test_progress_off_a_terminal_is_plain_lines(tmp_path: Path) -> None:
     assert not SPINNER & set(done.stderr), done.stderr
     assert "reading documents: started" in done.stderr
     assert "encoding passages: done, 1 in" in done.stderr
-    clash = tmp_path / "clash"
-    for root in ("a", "b"):
-        (clash / root / "docs").mkdir(parents=True)
-        (clash / root / "docs" / "notes.txt").write_text("Notes\n\nSome notes here.\n")
-    failed = _searchkit(
-        "index", str(clash / "a" / "docs"), str(clash / "b" / "docs"),
-        "--index", str(tmp_path / "other"),
+    failed = _searchkit(  # the same folder twice: every id clashes
+        "index", str(docs), str(docs), "--index", str(tmp_path / "other"),
     )  # fmt: skip
     assert failed.returncode == 2
     assert not SPINNER & set(failed.stderr)
@@ -211,3 +206,17 @@ def test_plain_progress_says_where_a_long_stage_is(capsys: pytest.CaptureFixture
     assert lines[0] == "encoding passages: started (4)"
     assert lines[1].startswith("encoding passages: 2/4 (50%), ")
     assert lines[2].startswith("encoding passages: done, 2 in ")
+
+
+def test_rebuilding_part_of_an_indexed_folder_keeps_its_ids(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    for folder, name in (("garage", "oil.txt"), ("garage", "tyres.txt"), ("web", "page.md")):
+        (docs / folder).mkdir(parents=True, exist_ok=True)
+        (docs / folder / name).write_text(f"{name}\n\nA few words about {name} and more.\n")
+    index = str(tmp_path / "index")
+    assert _searchkit("index", str(docs), "--index", index, "--quiet").returncode == 0
+    done = _searchkit("rebuild", str(docs / "web"), "--index", index, "--allow-shrink")
+    assert done.returncode == 0, done.stderr
+    assert "0 added, 0 changed, 2 removed" in done.stderr, done.stderr
+    listed = _searchkit("query", "page", "-m", "bm25", "--json", "--index", index)
+    assert [hit["doc_id"] for hit in json.loads(listed.stdout)["hits"]] == ["web/page.md"]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from searchkit.errors import SourceError
-from searchkit.ingest.documents import IngestStats, iter_documents
+from searchkit.ingest.documents import IngestStats, id_base, iter_documents
 
 from .conftest import FIXTURE_DOCS, SEEDS, write_corpus
 
@@ -111,3 +111,15 @@ def test_htm_is_html_and_a_broken_jsonl_line_is_named(
         documents = {d.doc_id: d for d in iter_documents([tmp_path], IngestStats())}
     assert documents["page.htm"].metadata["type"] == "html"
     assert "invalid JSON at line 2" in caplog.text
+
+
+def test_ids_are_paths_below_the_deepest_folder_holding_every_source(tmp_path: Path) -> None:
+    first = write_corpus(tmp_path / "a" / "docs", {"notes.txt": "Alpha notes here."})
+    second = write_corpus(tmp_path / "b" / "docs", {"notes.txt": "Beta notes here."})
+    ids = [d.doc_id for d in iter_documents([first, second])]
+    assert ids == ["a/docs/notes.txt", "b/docs/notes.txt"]  # no clash, the same id every time
+    assert [d.doc_id for d in iter_documents([first / "notes.txt"])] == ["notes.txt"]
+    # A base that holds every source is kept: part of an indexed folder keeps its ids.
+    assert id_base([first], previous=tmp_path) == tmp_path
+    assert [d.doc_id for d in iter_documents([first], base=tmp_path)] == ["a/docs/notes.txt"]
+    assert id_base([first], previous=second) == first

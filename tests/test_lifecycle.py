@@ -240,7 +240,9 @@ def test_a_pdf_without_a_metadata_title_is_titled_by_its_first_line_or_name(
 def test_filters_apply_inside_both_legs(fixture_index: Path, real_encoder: Encoder) -> None:
     engine = SearchEngine.open(fixture_index, encoder=real_encoder)
     for mode in ("bm25", "vector", "hybrid"):
-        hits = engine.query("engine oil, garden plants, bread", mode=mode, path_prefix="garage/").hits
+        hits = engine.query(
+            "engine oil, garden plants, bread", mode=mode, path_prefix="garage/"
+        ).hits
         assert hits and {h.doc_id for h in hits} == {"garage/oil.txt"}
     typed = engine.query("growing things", filters={"type": "html"}).hits
     assert typed and {h.doc_id for h in typed} == {"garden/tomatoes.html"}

@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Settings
 from ..embed import Encoder, load_encoder, load_query_encoder
 from ..errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
-from ..ingest.documents import SUPPORTED_SUFFIXES, iter_documents
+from ..ingest.documents import SUPPORTED_SUFFIXES, id_base, iter_documents
 from ..ingest.passages import embedded_passages
 from ..records import BuildReport, Document
 from ..storage.catalog import CatalogWriter, content_hash
@@ -57,6 +57,14 @@ class SilentProgress:
 
 
 __all__ = ["Progress", "build_index", "live_sources", "load_encoder"]
+
+
+def document_base(store: Store, sources: list[Path]) -> Path:
+    """The folder the ids of ``sources`` are relative to, kept from the live generation where
+    it holds them all (``ingest.documents.id_base``)."""
+    current = store.current()
+    previous = store.manifest(current).get("id_base") if current is not None else None
+    return id_base(sources, Path(previous) if previous else None)
 
 
 def live_sources(index_dir: Path | str) -> list[Path]:
@@ -138,6 +146,7 @@ def _build_locked(  # noqa: PLR0917
                 EmbeddingReuse(store, encoder) if reuse else None,
                 only,
                 query_encoder,
+                document_base(store, source_paths),
             )
             _checkpoint("started")
             _build_generation(job, allow_shrink)
@@ -232,7 +241,7 @@ def _collect(job: Job) -> None:
     writer = CatalogWriter(job.out / CATALOG)
     job.progress.stage("reading documents")
     try:
-        for document in iter_documents(job.sources, job.stats):
+        for document in iter_documents(job.sources, job.stats, job.id_base):
             if job.only is not None and not job.only(document):
                 continue
             passages, embedded = embedded_passages(

@@ -44,6 +44,7 @@ class Job:
     reuse: EmbeddingReuse | None
     only: Callable[[Document], bool] | None = None
     query_encoder: Encoder | None = None  # encodes the self-check's held-out sentences
+    id_base: Path | None = None  # the folder file ids are relative to (None: from sources)
     stats: IngestStats = field(default_factory=IngestStats)
     texts: list[str] = field(default_factory=list)  # what is embedded, per passage
     reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
@@ -66,6 +67,7 @@ def manifest(job: Job) -> dict[str, Any]:
         "generation": job.number,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "sources": settings["sources"],
+        "id_base": None if job.id_base is None else str(job.id_base),
         "counts": {
             "documents": len(job.document_hashes),
             "passages": len(job.texts),

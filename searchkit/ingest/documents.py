@@ -51,20 +51,25 @@ class IngestStats:
         log.warning("skipped %s: %s", path, why)
 
 
-def iter_documents(sources: Iterable[Path], stats: IngestStats | None = None) -> Iterator[Document]:
-    """Every document under ``sources`` (files or folders), in a stable order."""
+def iter_documents(
+    sources: Iterable[Path],
+    stats: IngestStats | None = None,
+    base: Path | None = None,
+) -> Iterator[Document]:
+    """Every document under ``sources`` (files or folders), in a stable order; file ids are
+    paths relative to ``base`` (default: ``id_base(sources)``)."""
     stats = stats if stats is not None else IngestStats()
-    roots = [Path(s) for s in sources]
+    roots = [Path(s).resolve() for s in sources]
     if not roots:
         raise SourceError("no sources given: name at least one file or folder")
     for root in roots:
         if not root.exists():
             raise SourceError(f"source not found: {root}")
-    prefix_with_root = len(roots) > 1
+    base = id_base(roots) if base is None else Path(base).resolve()
     seen: dict[str, Path] = {}
     for root in roots:
-        for path, rel in _walk(root, stats):
-            doc_path = f"{_root_name(root)}/{rel}" if prefix_with_root else rel
+        for path in _walk(root, stats):
+            doc_path = Path(os.path.relpath(path, base)).as_posix()
             for document in _read_file(path, doc_path, stats):
                 if document.doc_id in seen:
                     raise _clash(document.doc_id, seen[document.doc_id], path)
@@ -72,23 +77,30 @@ def iter_documents(sources: Iterable[Path], stats: IngestStats | None = None) ->
                 yield document
 
 
+def id_base(sources: Iterable[Path], previous: Path | None = None) -> Path:
+    """The folder that file ids are relative to: the folder indexed, the folder of the file
+    indexed, or the deepest folder holding all of several. A ``previous`` base that holds every
+    source is kept, so that naming part of what was indexed (``rebuild docs/web`` after
+    ``index docs``) keeps the ids of the documents that stay."""
+    folders = [Path(s).resolve() if Path(s).is_dir() else Path(s).resolve().parent for s in sources]
+    if previous is not None and all(f.is_relative_to(previous) for f in folders):
+        return previous
+    return Path(os.path.commonpath(folders))
+
+
 def _clash(doc_id: str, first: Path, second: Path) -> SourceError:
     where = f"{first}" if first == second else f"{first} and {second}"
     return SourceError(
-        f"two documents have the id {doc_id!r} ({where}); a document's id is its path below "
-        "the folder indexed (below the folder's own name when several are given) or a BEIR "
-        "record's _id: rename one, or index them into separate indexes"
+        f"two documents have the id {doc_id!r} ({where}); a file's id is its path below the "
+        "folder indexed (below the deepest folder holding them all when several are given), "
+        "a BEIR record's id its _id: rename one, or index them into separate indexes"
     )
 
 
-def _root_name(root: Path) -> str:
-    return root.resolve().name or "root"
-
-
-def _walk(root: Path, stats: IngestStats) -> Iterator[tuple[Path, str]]:
-    """Supported files under ``root`` with their root-relative posix path, sorted."""
+def _walk(root: Path, stats: IngestStats) -> Iterator[Path]:
+    """Supported files under ``root``, sorted."""
     if root.is_file():
-        yield root, root.name
+        yield root
         return
     real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -101,7 +113,7 @@ def _walk(root: Path, stats: IngestStats) -> Iterator[tuple[Path, str]]:
             if path.is_symlink() and not path.resolve().is_relative_to(real_root):
                 stats.skip(rel, "symbolic link pointing outside the source folder")
                 continue
-            yield path, rel
+            yield path
 
 
 def _read_file(path: Path, doc_path: str, stats: IngestStats) -> Iterator[Document]:

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..build.builder import build_index
+from ..build.builder import build_index, document_base
 from ..build.reuse import EmbeddingReuse
 from ..config import Settings
 from ..embed import Encoder, ModelFolder, load_encoder, passage_backend
@@ -167,7 +167,8 @@ def _plan(
     ]
     missing: dict[str, str] = {}
     reused = documents = passages = 0
-    for document in iter_documents(paths):
+    base = document_base(Store(cluster.shard_home(0)), paths)  # as each shard's build names ids
+    for document in iter_documents(paths, base=base):
         documents += 1
         shard = shard_of(document.doc_id, shards)
         for text in embedded_passages(document, settings.min_passage_words, encoder)[1]:
