@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from searchkit.records import Span
 from searchkit.search.highlight import merge_spans, segments, to_html
-from searchkit.storage.lexical import query_terms, term_spans
+from searchkit.storage.lexical import query_units, term_spans
 
 
 def _marks(text: str, query: str) -> list[str]:
-    spans = merge_spans(text, term_spans(text, query_terms(query)))
+    spans = merge_spans(text, term_spans(text, query_units(query)))
     return [text[s.start : s.end] for s in spans]
 
 
@@ -23,13 +23,13 @@ def test_possessives_do_not_match_single_letters() -> None:
 
 def test_offsets_are_code_points_after_non_ascii() -> None:
     text = "Café crème — résumé: the fox jumps 🦊 over the fox."
-    spans = merge_spans(text, term_spans(text, query_terms("fox")))
+    spans = merge_spans(text, term_spans(text, query_units("fox")))
     assert [text[s.start : s.end] for s in spans] == ["fox", "fox"]
 
 
 def test_html_escapes_before_marking() -> None:
     text = "<script>alert('x')</script> café & fox <b>"
-    spans = merge_spans(text, term_spans(text, query_terms("fox alert")))
+    spans = merge_spans(text, term_spans(text, query_units("fox alert")))
     html = to_html(text, spans)
     assert "<script>" not in html and "<b>" not in html
     assert html.startswith('&lt;script&gt;<mark class="lexical">alert</mark>(&#x27;x&#x27;)')

@@ -10,6 +10,7 @@ from searchkit.storage.lexical import (
     LexicalRow,
     check_syntax_limits,
     query_terms,
+    query_units,
     write_lexical,
 )
 
@@ -42,12 +43,12 @@ def test_analysis_stems_and_drops_stopwords() -> None:
 
 @pytest.mark.parametrize("claim", CLAIMS)
 def test_natural_language_never_raises(lexical: LexicalIndex, claim: str) -> None:
-    lexical.search_terms(query_terms(claim), 10)
+    lexical.search_units(query_units(claim), 10)
 
 
 def test_claims_find_their_passages(lexical: LexicalIndex) -> None:
-    assert lexical.search_terms(query_terms(CLAIMS[0]), 10)[0].passage_id == 0
-    assert lexical.search_terms(query_terms(CLAIMS[1]), 10)[0].passage_id == 1
+    assert lexical.search_units(query_units(CLAIMS[0]), 10)[0].passage_id == 0
+    assert lexical.search_units(query_units(CLAIMS[1]), 10)[0].passage_id == 1
 
 
 def test_syntax_mode(lexical: LexicalIndex) -> None:
@@ -60,7 +61,7 @@ def test_syntax_mode(lexical: LexicalIndex) -> None:
 
 
 def test_ranks_are_dense_and_scores_descend(lexical: LexicalIndex) -> None:
-    ranked = lexical.search_terms(query_terms("urease foxo3 hotel"), 10)
+    ranked = lexical.search_units(query_units("urease foxo3 hotel"), 10)
     assert [r.rank for r in ranked] == [1, 2, 3]
     assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
     assert lexical.count == 3

@@ -149,7 +149,7 @@ def test_rust_panic_is_a_generic_500(client: TestClient, monkeypatch: pytest.Mon
     def panic(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise PanicException("called `Option::unwrap()` on a `None` value")
 
-    monkeypatch.setattr(lexical.LexicalIndex, "search_terms", panic)
+    monkeypatch.setattr(lexical.LexicalIndex, "search_units", panic)
     response = client.get("/search", params={"q": "Russia", "mode": "bm25"})
     assert response.status_code == 500
     assert response.json() == {"detail": "internal error"}

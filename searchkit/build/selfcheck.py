@@ -79,7 +79,7 @@ def self_check(
         chosen, queries, rests, query_vectors, rest_vectors, strict=True
     ):
         terms = query_terms(query)
-        found = lexical.search_terms(terms, DEPTH)
+        found = lexical.search_units([(term,) for term in terms], DEPTH)  # as _bm25 scores
         target = _bm25(terms, tokens(lexical_rest), lexical.term_stats(terms), average_length)
         ranks["bm25"].append(_rank(target, found, passage.passage_id))
         nearest = vectors.search(qv, DEPTH)

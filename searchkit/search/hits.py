@@ -9,7 +9,7 @@ from ..embed import Encoder
 from ..ingest.passages import sentence_spans
 from ..records import Fused, Hit, LegScore, Ranked
 from ..storage.catalog import PassageRow
-from ..storage.lexical import term_spans
+from ..storage.lexical import Unit, term_spans
 from .highlight import merge_spans, most_similar, to_html
 from .relevance import likely_match
 
@@ -18,9 +18,9 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
-def make_hit(item: Fused, row: PassageRow, terms: list[str]) -> Hit:
-    """A hit with lexical highlights: the words matching the query's analyzed ``terms``."""
-    spans = merge_spans(row.text, term_spans(row.text, terms))
+def make_hit(item: Fused, row: PassageRow, units: list[Unit]) -> Hit:
+    """A hit with lexical highlights: the words matching the query's analyzed ``units``."""
+    spans = merge_spans(row.text, term_spans(row.text, units))
     return Hit(
         doc_id=row.doc_id,
         path=row.path,

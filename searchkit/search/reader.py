@@ -12,7 +12,13 @@ from ..errors import QuerySyntaxError, SearchkitError
 from ..records import FilterValue, Fused, Hit, Ranked
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, VECTORS, check_counts, corrupt
-from ..storage.lexical import LexicalIndex, TermStats, highlight_terms, query_terms
+from ..storage.lexical import (
+    LexicalIndex,
+    TermStats,
+    highlight_units,
+    query_terms,
+    query_units,
+)
 from ..storage.store import Store
 from .hits import make_hit
 
@@ -103,9 +109,9 @@ class IndexReader:
 
     def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
         """Hits for fused candidates of this generation, with the words matching ``text``."""
-        terms = highlight_terms(text, syntax)
+        units = highlight_units(text, syntax)
         rows = self._catalog.passages([f.passage_id for f in page])
-        return [make_hit(item, rows[item.passage_id], terms) for item in page]
+        return [make_hit(item, rows[item.passage_id], units) for item in page]
 
     def document_of(self, passage_id: int) -> str:
         """The id of the document passage ``passage_id`` belongs to."""
@@ -155,7 +161,7 @@ class IndexReader:
         try:
             if syntax:
                 return self._lexical.search_syntax(text, depth, allowed)
-            return self._lexical.search_terms(query_terms(text), depth, allowed, stats)
+            return self._lexical.search_units(query_units(text), depth, allowed, stats)
         except (SearchkitError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:

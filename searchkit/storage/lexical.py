@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ import tantivy
 from ..errors import QuerySyntaxError
 from ..records import Ranked
 
-ANALYZER_NAME = "searchkit_en"
+ANALYZER_NAME = "searchkit_scripts"
 # Plain queries search one field holding the title and the passage: measured on SciFact train,
 # one field ranks better than BM25 summed over separate title and text fields (0.698 vs 0.667
 # nDCG@10). The title field stays for `title:` in syntax mode.
@@ -24,7 +25,17 @@ MAX_TOKEN_CHARS = 40
 WRITER_HEAP_BYTES = 128 * 1024 * 1024
 # Words are runs of letters and digits, joined by inner apostrophes so that the stemmer sees
 # "Russia's" whole and strips the possessive; a split-off "s" would match every possessive.
-_WORD_PATTERN = r"[\p{L}\p{N}]+(?:'[\p{L}\p{N}]+)*"
+# Chinese and Japanese are written without spaces: each Han or kana character is a token, and
+# queries match them in adjacent pairs (``query_units``), as CJK bigram analyzers do.
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+_LETTERS = rf"[[\p{{L}}\p{{N}}]--[{_CJK}]]"
+_WORD_PATTERN = rf"[{_CJK}]|{_LETTERS}+(?:'{_LETTERS}+)*"
+# Snowball stemmers for scripts: each leaves words of other scripts alone, so one chain serves
+# mixed text. Latin script is stemmed as English: French or German words are matched as written.
+_STEMMERS = ("english", "russian", "greek", "arabic")
+_STOPWORDS = ("english", "russian")
+_CJK_NAMES = ("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA", "KATAKANA")
+Unit = tuple[str, ...]  # what a query searches for: one term, or two adjacent CJK characters
 # Typographic apostrophes become ASCII ones; one code point for one, so offsets are unchanged.
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
 _NEGATED = re.compile(r'(?:^|\s)(?:-|NOT\s+)(?:"[^"]*"|\S+)')
@@ -33,15 +44,18 @@ _FIELD_PREFIX = re.compile(r"\b\w+:")
 
 @lru_cache(maxsize=1)
 def analyzer() -> tantivy.TextAnalyzer:
-    """English analysis: letter/digit words, lowercase, drop stopwords, stem."""
-    return (
+    """Letter/digit words (CJK characters one by one), lowercase, drop English and Russian
+    stopwords, stem by script (Latin as English, Cyrillic as Russian, Greek, Arabic)."""
+    builder = (
         tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(_WORD_PATTERN))
         .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS))
         .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.stopword("english"))
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
     )
+    for language in _STOPWORDS:
+        builder = builder.filter(tantivy.Filter.stopword(language))
+    for language in _STEMMERS:
+        builder = builder.filter(tantivy.Filter.stemmer(language))
+    return builder.build()
 
 
 def _schema() -> tantivy.Schema:
@@ -69,23 +83,60 @@ def query_terms(text: str) -> list[str]:
     return list(dict.fromkeys(tokens(text)))
 
 
-def highlight_terms(text: str, syntax: bool) -> list[str]:
-    """Terms worth marking in hits: for syntax queries, minus field names and negated clauses."""
+def query_units(text: str) -> list[Unit]:
+    """What plain ``text`` searches for: each analyzed term, except that a run of CJK
+    characters is searched as its adjacent pairs (a lone character as itself)."""
+    found = _analyzed(text)
+    units: list[Unit] = []
+    for i, token in enumerate(found):
+        if not _is_cjk(token.text):
+            units.append((token.text,))
+        elif _cjk_pair(found, i):
+            units.append((token.text, found[i + 1].text))
+        elif i == 0 or not _cjk_pair(found, i - 1):
+            units.append((token.text,))
+    return list(dict.fromkeys(units))
+
+
+def highlight_units(text: str, syntax: bool) -> list[Unit]:
+    """Units worth marking in hits: for syntax queries, minus field names and negated clauses."""
     if syntax:
         text = _FIELD_PREFIX.sub(" ", _NEGATED.sub(" ", text))
-    return query_terms(text)
+    return query_units(text)
 
 
-def term_spans(text: str, terms: Iterable[str]) -> list[tuple[int, int]]:
-    """Code-point spans of the words in ``text`` whose analyzed form is one of ``terms``."""
-    wanted = set(terms)
-    if not wanted:
+def term_spans(text: str, units: Iterable[Unit]) -> list[tuple[int, int]]:
+    """Code-point spans of the words in ``text`` matching ``units``: a word whose analyzed form
+    is a one-term unit, two adjacent CJK characters that are a pair."""
+    units = set(units)
+    if not units:
         return []
-    return [
-        (token.char_offset_from, token.char_offset_to)
-        for token in analyzer().pre_tokenize(normalize(text)).tokens
-        if token.text in wanted
-    ]
+    found = _analyzed(text)
+    marked: set[int] = set()
+    for i, token in enumerate(found):
+        if (token.text,) in units:
+            marked.add(i)
+        if _cjk_pair(found, i) and (token.text, found[i + 1].text) in units:
+            marked.update((i, i + 1))
+    return [(found[i].char_offset_from, found[i].char_offset_to) for i in sorted(marked)]
+
+
+def _analyzed(text: str) -> list[tantivy.Token]:
+    return list(analyzer().pre_tokenize(normalize(text)).tokens)
+
+
+def _is_cjk(term: str) -> bool:
+    return len(term) == 1 and unicodedata.name(term, "").startswith(_CJK_NAMES)
+
+
+def _cjk_pair(found: list[tantivy.Token], i: int) -> bool:
+    """Whether tokens ``i`` and ``i + 1`` are CJK characters written side by side."""
+    return (
+        i + 1 < len(found)
+        and found[i].char_offset_to == found[i + 1].char_offset_from
+        and _is_cjk(found[i].text)
+        and _is_cjk(found[i + 1].text)
+    )
 
 
 def check_syntax_limits(text: str, max_depth: int, max_terms: int) -> None:
@@ -171,29 +222,38 @@ class LexicalIndex:
     def count(self) -> int:
         return int(self._searcher.num_docs)
 
-    def search_terms(
+    def search_units(
         self,
-        terms: list[str],
+        units: list[Unit],
         limit: int,
         allowed: list[int] | None = None,
         stats: TermStats | None = None,
     ) -> list[Ranked]:
-        """BM25 over title and text for any of the analyzed ``terms``.
+        """BM25 for any of ``units`` (``query_units``): a term, or a CJK pair as a phrase.
 
         ``stats`` (a sharded index's corpus-wide term statistics) rescales each term's score
         from this index's IDF to the corpus-wide one, as if all shards were one index.
         """
-        if not terms:
+        if not units:
             return []
+        terms = [term for unit in units for term in unit]
         local = self.term_stats(terms) if stats else None
         clauses = []
-        for term in terms:
+        for unit in units:
             for field in SEARCH_FIELDS:
-                query = tantivy.Query.term_query(self._schema, field, term)
-                if stats and local and local.doc_freq.get(term):
-                    query = tantivy.Query.boost_query(query, stats.idf(term) / local.idf(term))
+                if len(unit) > 1:
+                    clauses.append((tantivy.Occur.Should, self._phrase(field, unit)))
+                    continue
+                query = tantivy.Query.term_query(self._schema, field, unit[0])
+                if stats and local and local.doc_freq.get(unit[0]):
+                    query = tantivy.Query.boost_query(
+                        query, stats.idf(unit[0]) / local.idf(unit[0])
+                    )
                 clauses.append((tantivy.Occur.Should, query))
         return self._search(tantivy.Query.boolean_query(clauses), limit, allowed)
+
+    def _phrase(self, field: str, unit: Unit) -> tantivy.Query:
+        return tantivy.Query.phrase_query(self._schema, field, list(unit))
 
     def term_stats(self, terms: list[str]) -> TermStats:
         """How many passages this index holds, and how many contain each of ``terms``."""

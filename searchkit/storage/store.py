@@ -29,7 +29,7 @@ from .generation import MANIFEST, generation_name
 
 SHARDED_POINTER = "CLUSTER"  # a sharded home's pointer (storage.sharded) instead of CURRENT
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: text analyzed by script (CJK characters, Cyrillic stems)
 TUNING = "fusion.json"
 _GENERATION = re.compile(r"^g(\d{6,})$")
 _PARTIAL_SUFFIX = ".partial"
