@@ -220,3 +220,10 @@ def test_rebuilding_part_of_an_indexed_folder_keeps_its_ids(tmp_path: Path) -> N
     assert "0 added, 0 changed, 2 removed" in done.stderr, done.stderr
     listed = _searchkit("query", "page", "-m", "bm25", "--json", "--index", index)
     assert [hit["doc_id"] for hit in json.loads(listed.stdout)["hits"]] == ["web/page.md"]
+
+
+def test_an_error_of_the_machine_is_one_line_naming_the_path(tmp_path: Path) -> None:
+    # /sys refuses new folders even to root: what a read-only or full disk looks like.
+    done = _searchkit("index", str(SEEDS), "--index", "/sys/searchkit-index", "--quiet")
+    line = _one_error_line(done, 1)
+    assert "internal error" not in line and "/sys/searchkit-index" in line

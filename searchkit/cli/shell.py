@@ -47,6 +47,8 @@ class SearchkitGroup(TyperGroup):
             _quiet_broken_pipe()
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except OSError as exc:  # the machine, not searchkit: permissions, a full disk, ...
+            _fail(_os_error(exc), EXIT_ENVIRONMENT_ERROR)
         except Exception as exc:  # a bug: still one line, never a traceback
             _fail(f"internal error ({type(exc).__name__}: {exc})", EXIT_ENVIRONMENT_ERROR)
 
@@ -73,6 +75,12 @@ def _plain_metavar(param: Any, ctx: Any) -> None:
         param.metavar = param.name.upper()
         usage = param.metavar + ("..." if param.nargs != 1 else "")
         param._usage_display_name = lambda: usage  # typer writes {TEXT} for a required one
+
+
+def _os_error(exc: OSError) -> str:
+    """What the system said, and about which path: ``Operation not permitted: /sys/x``."""
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else f"{reason} ({exc})"
 
 
 def _fail(message: str, code: int) -> NoReturn:
