@@ -34,7 +34,7 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     [
         ("the deepest lake", ["en.txt"], ["Lake", "deepest", "lakes"]),
         ("озеро", ["ru.txt"], ["озеро", "озере"]),  # stems: one word, two cases
-        ("глубокие озёра", ["ru.txt"], ["глубокое", "озеро", "озере"]),  # ё read as е
+        ("глубокие озёра", ["ru.txt"], ["глубокое", "озеро", "озере"]),  # yo read as ye
         ("熊猫", ["zh.txt"], ["熊猫"]),  # 北极熊 ... 猫 holds both characters, not the word
         ("大熊猫吃竹子", ["zh.txt"], ["大熊猫", "吃竹子"]),
         ("λίμνη", ["el.txt"], ["λίμνες"]),

@@ -62,8 +62,11 @@ __all__ = ["Progress", "build_index", "live_sources", "load_encoder"]
 def document_base(store: Store, sources: list[Path]) -> Path:
     """The folder the ids of ``sources`` are relative to, kept from the live generation where
     it holds them all (``ingest.documents.id_base``)."""
+    previous = None
     current = store.current()
-    previous = store.manifest(current).get("id_base") if current is not None else None
+    if current is not None:
+        with contextlib.suppress(IndexCorruptError):  # a damaged live generation is replaced
+            previous = store.manifest(current, any_format=True).get("id_base")
     return id_base(sources, Path(previous) if previous else None)
 
 
