@@ -175,3 +175,18 @@ def test_one_source_given_as_a_string(
 ) -> None:
     report = build_index(str(corpus), tmp_path / "index", encoder=hash_encoder)
     assert report.documents == 4
+
+
+def test_a_rebuild_replaces_a_generation_of_an_older_format(
+    corpus: Path, tmp_path: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    manifest = index / "generations" / "g000001" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**old, "format": 2}))
+    with pytest.raises(IndexCorruptError, match="format 2"):
+        SearchEngine.open(index, encoder=hash_encoder)
+    report = build_index([corpus], index, encoder=hash_encoder)
+    assert report.generation == 2 and report.published
+    assert SearchEngine.open(index, encoder=hash_encoder).query("oil", mode="bm25").hits
