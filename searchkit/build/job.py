@@ -120,6 +120,8 @@ def unchanged(job: Job) -> bool:
     live = job.reuse
     if live is None or live.live is None or live.model_changed or len(job.reused) < len(job.texts):
         return False
+    if live.manifest.get("format") != FORMAT_VERSION:  # an older format is always replaced
+        return False
     catalog = Catalog(job.out / CATALOG)
     try:
         same_rows = catalog.fingerprint() == live.catalog_fingerprint

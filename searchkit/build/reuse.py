@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import IndexCorruptError
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS
-from ..storage.store import Store
+from ..storage.store import FORMAT_VERSION, Store
 
 log = logging.getLogger("searchkit")
 
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from ..embed import Encoder
+
+
+# Formats whose catalog and embeddings a build reads as its own (3 changed only the analysis).
+SAME_EMBEDDINGS = {2, FORMAT_VERSION}
 
 
 class EmbeddingReuse:
@@ -41,9 +45,15 @@ class EmbeddingReuse:
         if live is None:
             return
         try:
-            manifest = store.manifest(live)
-        except IndexCorruptError as exc:  # an older format or a damaged generation
+            manifest = store.manifest(live, any_format=True)
+        except IndexCorruptError as exc:  # a damaged generation
             log.warning("not reusing embeddings of the live generation: %s", exc)
+            return
+        if manifest.get("format") not in SAME_EMBEDDINGS:
+            log.warning(
+                "not reusing embeddings of the live generation: its format %s is too old",
+                manifest.get("format"),
+            )
             return
         root = store.path(live)
         catalog = Catalog(root / CATALOG)
