@@ -144,7 +144,10 @@ class SearchEngine:
         source = "request" if given else self.weights_from
         fusion = self._complete(fusion)
         vector = self._query_vector(text, mode)
-        depth = max(fusion.candidates, offset + k)
+        # One leg alone ranks its own candidates: it needs no more than the page, unless
+        # per_doc drops some of them. Hybrid fuses each leg's full candidate list.
+        single = mode != "hybrid" and per_doc is None
+        depth = offset + k if single else max(fusion.candidates, offset + k)
         bm25, vectors = self.shards.legs(
             text,
             mode,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Iterable
 
 from ..records import Span, SpanKind
@@ -61,10 +60,14 @@ def segments(text: str, spans: list[Span]) -> list[tuple[str, SpanKind | None]]:
     return pieces
 
 
+# What html.escape(quote=True) replaces, as one table: a single pass per run of text.
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+
+
 def to_html(text: str, spans: list[Span]) -> str:
     """Escape each run of ``text``, then wrap highlighted runs in ``<mark>``."""
     out = []
     for piece, kind in segments(text, spans):
-        escaped = html.escape(piece, quote=True)
+        escaped = piece.translate(_ESCAPES)
         out.append(f'<mark class="{kind}">{escaped}</mark>' if kind else escaped)
     return "".join(out)

@@ -35,6 +35,12 @@ _WORD_PATTERN = rf"[{_CJK}]|{_LETTERS}+(?:'{_LETTERS}+)*"
 _STEMMERS = ("english", "russian", "greek", "arabic")
 _STOPWORDS = ("english", "russian")
 _CJK_NAMES = ("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA", "KATAKANA")
+# _WORD_PATTERN in Python's terms, for highlighting: one CJK character, or letters and digits
+# (not underscores) joined by inner apostrophes of either kind.
+_PY_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+_PY_LETTERS = rf"[^\W_{_PY_CJK}]"
+_APOSTROPHE_CHARS = "'\u2019\u02bc\u2018"
+_PY_WORD = re.compile(rf"[{_PY_CJK}]|{_PY_LETTERS}+(?:[{_APOSTROPHE_CHARS}]{_PY_LETTERS}+)*")
 Unit = tuple[str, ...]  # what a query searches for: one term, or two adjacent CJK characters
 # Typographic apostrophes become ASCII ones; one code point for one, so offsets are unchanged.
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
@@ -108,17 +114,37 @@ def highlight_units(text: str, syntax: bool) -> list[Unit]:
 def term_spans(text: str, units: Iterable[Unit]) -> list[tuple[int, int]]:
     """Code-point spans of the words in ``text`` matching ``units``: a word whose analyzed form
     is a one-term unit, two adjacent CJK characters that are a pair."""
-    units = set(units)
+    units = frozenset(units)
     if not units:
         return []
-    found = _analyzed(text)
+    found = _words(text)
     marked: set[int] = set()
-    for i, token in enumerate(found):
-        if (token.text,) in units:
+    for i, (term, _, end) in enumerate(found):
+        if (term,) in units:
             marked.add(i)
-        if _cjk_pair(found, i) and (token.text, found[i + 1].text) in units:
+        if i + 1 < len(found) and (term, found[i + 1][0]) in units and end == found[i + 1][1]:
             marked.update((i, i + 1))
-    return [(found[i].char_offset_from, found[i].char_offset_to) for i in sorted(marked)]
+    return [(found[i][1], found[i][2]) for i in sorted(marked)]
+
+
+def _words(text: str) -> list[tuple[str, int, int]]:
+    """The analyzed words of ``text`` with their code-point spans. Hits are highlighted many
+    times a second, and tantivy's own offsets come as one Python object per word, so words
+    are found by a Python pattern that splits text as the analyzer does, and each distinct
+    word is analyzed once per process (``_analyze_word``)."""
+    found = []
+    for match in _PY_WORD.finditer(text):
+        term = _analyze_word(match.group())
+        if term is not None:
+            found.append((term, match.start(), match.end()))
+    return found
+
+
+@lru_cache(maxsize=200_000)
+def _analyze_word(word: str) -> str | None:
+    """A word's analyzed form, or None where the analyzer drops it (a stopword, too long)."""
+    terms = analyzer().analyze(normalize(word))
+    return terms[0] if len(terms) == 1 else None
 
 
 def _analyzed(text: str) -> list[tantivy.Token]:
