@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..choices import Mode
 from ..config import Settings
 from ..embed import Encoder, load_query_encoder
+from ..embed.shared import SharedQueryEncoder
 from ..errors import IndexCorruptError
 from ..records import FilterValue, Fused, Ranked, RankedDocuments, SearchResult
 from ..storage.sharded import ShardedStore
@@ -130,11 +131,9 @@ class SearchEngine:
     ) -> SearchResult:
         """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
 
-        ``explain`` adds semantic highlights (in hits the vector leg found whose words do not
-        match the query, the sentences most similar to the query: one batch encode) and, in
-        hybrid mode, the fusion's weights with their reason and each leg's part of each hit.
-        ``path_prefix`` and ``filters`` (metadata key = value) restrict both legs before fusion.
-        ``min_relevance`` drops hits whose relevance (``search.relevance``) is below it.
+        ``explain`` adds semantic highlights (``hits.explain``) and, in hybrid mode, the weights,
+        their reason and each leg's part of each hit. ``path_prefix`` and ``filters`` restrict
+        both legs; ``min_relevance`` drops hits less relevant (``search.relevance``).
         """
         started = time.perf_counter()
         validate_query(
@@ -208,11 +207,11 @@ class SearchEngine:
         fused = fuse_legs(mode, *legs, fusion)
         document_of = self._documents_of(fused)
         ranked = aggregate_documents(fused, document_of, fusion.aggregate, fusion.decay)[:k]
-        evidence = self._evidence(text, mode, legs, depth)
-        relevant: dict[str, float] = {}
-        for item, value in zip(
-            fused, relevance(fused, mode, evidence, fusion.vector_weight), strict=True
-        ):
+        values = relevance(
+            fused, mode, self._evidence(text, mode, legs, depth), fusion.vector_weight
+        )
+        relevant: dict[str, float] = {}  # a document's: its best passage's
+        for item, value in zip(fused, values, strict=True):
             relevant.setdefault(document_of(item.passage_id), value)
         return RankedDocuments(ranked, relevant)
 
@@ -242,10 +241,7 @@ class SearchEngine:
 
     def documents_of(self, legs: Legs) -> Callable[[int], str]:
         """The document of every passage in ``legs``, looked up once."""
-        bm25, vectors = legs
-        return self.shards.documents_of(
-            {r.passage_id for r in bm25} | {r.passage_id for r in vectors}
-        )
+        return self.shards.documents_of({ranked.passage_id for leg in legs for ranked in leg})
 
     def _documents_of(self, items: list[Fused] | list[Ranked]) -> Callable[[int], str]:
         return self.shards.documents_of(item.passage_id for item in items)
@@ -274,7 +270,8 @@ class SearchEngine:
                 self.settings.model_copy(update={"model": self.manifest["model"]["name"]})
             )
             check_model(encoder, self.manifest["model"], self.home)
-            self._encoder, self._encoder_checked = encoder, True
+            # Threads of a server share passes and a cache of recent queries.
+            self._encoder, self._encoder_checked = SharedQueryEncoder.around(encoder), True
         return self._encoder
 
     @property
