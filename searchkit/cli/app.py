@@ -149,7 +149,7 @@ def query(
         min_relevance=min_relevance,
     )
     if json_output:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        print(result.to_json().decode())
     else:
         _print_result(result)
 
