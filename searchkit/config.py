@@ -46,7 +46,9 @@ class Settings(BaseSettings):
         description="passage encoder; auto: torch-bf16 on GPUs and CPUs with AMX, else onnx-int8",
     )
     query_backend: QueryBackend = Field(
-        default="onnx-fp32", description="query encoder (ONNX Runtime needs no torch)"
+        default="onnx-int8",
+        description="query encoder (ONNX Runtime needs no torch; int8: 2.7 ms a query instead "
+        "of 7.2 for fp32, nDCG@10 on SciFact train within 0.001)",
     )
     model_cache: Path | None = Field(
         default=None, description="exported ONNX models (default ~/.cache/searchkit/models)"
