@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     max_query_chars: int = Field(default=1000, ge=1)
     max_syntax_depth: int = Field(default=16, ge=1, description="parentheses in syntax mode")
     max_syntax_terms: int = Field(default=64, ge=1, description="terms in syntax mode")
+    # Live documents (written through HTTP, Python or `searchkit add`)
+    refresh_interval: float = Field(
+        default=1.0, gt=0, description="seconds: a server makes new writes searchable this often"
+    )
+    compact_documents: int = Field(
+        default=1000, ge=1, description="a refresh folds the delta in once it holds more"
+    )
+    max_document_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="title and text of one written document"
+    )
+    max_batch_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1, description="a JSON array of documents (NDJSON: per line)"
+    )
     # HTTP service
     max_body_bytes: int = Field(default=16 * 1024, ge=1, description="request body limit")
     admin_token: str | None = Field(default=None, description="bearer token for /admin routes")

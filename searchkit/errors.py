@@ -65,6 +65,12 @@ class ModelLoadError(SearchkitError):
     status = 503
 
 
+class TooLargeError(UserInputError):
+    """A request body, or a line of one, over its limit."""
+
+    status = 413
+
+
 class BuildLockedError(SearchkitError):
     """Another build holds the index's build lock."""
 

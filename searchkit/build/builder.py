@@ -14,7 +14,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from ..storage.lexical import LexicalRow, write_lexical
 from ..storage.store import Store, atomic_write
 from ..storage.vectors import build_vector_index
 from .job import Job, Progress, index_plan, manifest, report, unchanged
+from .livedocs import delta_bases, live_input, nothing_new
 from .reuse import EmbeddingReuse
 from .selfcheck import check_generation
 
@@ -59,9 +60,12 @@ class SilentProgress:
 __all__ = ["Progress", "build_index", "live_sources", "load_encoder"]
 
 
-def document_base(store: Store, sources: list[Path]) -> Path:
+def document_base(store: Store, sources: list[Path]) -> Path | None:
     """The folder the ids of ``sources`` are relative to, kept from the live generation where
-    it holds them all (``ingest.documents.id_base``)."""
+    it holds them all (``ingest.documents.id_base``); None without sources (live documents
+    alone)."""
+    if not sources:
+        return None
     previous = None
     current = store.current()
     if current is not None:
@@ -88,14 +92,16 @@ def build_index(
     allow_shrink: bool = False,
     only: Callable[[Document], bool] | None = None,
     pinned: Collection[int] = (),
+    delta: bool = False,
 ) -> BuildReport:
     """Index ``sources`` (paths, or one path) into a new generation under ``index_dir`` and
-    publish it.
+    publish it, with the documents written to the index live (``storage.live``).
 
     ``reuse`` takes unchanged passages' vectors from the live generation; ``allow_shrink``
     permits publishing an empty or much smaller index than the live one. ``only`` keeps the
     documents it accepts (one shard's share); ``pinned`` generations survive pruning (those a
-    cluster manifest still names). Without an
+    cluster manifest still names). ``delta`` builds a delta generation instead: the live
+    documents written since the live full generation, over it (``build.livedocs``). Without an
     ``encoder``, the configured one is loaded, and the query encoder is made ready too (the
     ONNX export), so the first query after the build does not pay for it.
     """
@@ -109,7 +115,16 @@ def build_index(
     existed = store.home.exists()
     try:
         return _build_locked(
-            store, source_paths, settings, encoder, progress, reuse, allow_shrink, only, pinned
+            store,
+            source_paths,
+            settings,
+            encoder,
+            progress,
+            reuse,
+            allow_shrink,
+            only,
+            pinned,
+            delta,
         )
     except BaseException:
         if not existed:
@@ -128,8 +143,12 @@ def _build_locked(  # noqa: PLR0917
     allow_shrink: bool,
     only: Callable[[Document], bool] | None,
     pinned: Collection[int],
+    delta: bool,
 ) -> BuildReport:
     with store.build_lock():
+        live = live_input(store, delta)
+        if delta and live is None:  # every live write is shown already
+            return nothing_new(store)
         first = store.current() is None and not store.numbers()
         number, partial = store.start_generation()
         try:
@@ -150,6 +169,7 @@ def _build_locked(  # noqa: PLR0917
                 only,
                 query_encoder,
                 document_base(store, source_paths),
+                live,
             )
             _checkpoint("started")
             _build_generation(job, allow_shrink)
@@ -170,7 +190,7 @@ def _build_locked(  # noqa: PLR0917
                     f"disk full while building in {store.home}; the live index is unchanged"
                 ) from None
             raise
-        store.prune(settings.keep_generations, pinned)
+        store.prune(settings.keep_generations, {*pinned, *delta_bases(store)})
     return report(job)
 
 
@@ -204,9 +224,11 @@ def _checkpoint(name: str) -> None:
 def _build_generation(job: Job, allow_shrink: bool) -> None:
     clock = time.perf_counter()
     _collect(job)
-    _check_size(job, allow_shrink)  # before any encoding is spent on a build that is refused
-    if unchanged(job):
-        raise Unchanged
+    delta = job.live is not None and job.live.delta_of is not None
+    if not delta:
+        _check_size(job, allow_shrink)  # before any encoding is spent on a refused build
+        if unchanged(job):
+            raise Unchanged
     _checkpoint("catalog")
     job.seconds["read"] = time.perf_counter() - clock
 
@@ -224,13 +246,14 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
     _checkpoint("lexical")
     job.seconds["write"] = time.perf_counter() - clock
 
-    clock = time.perf_counter()
-    job.progress.stage("checking how well each leg finds its own passages")
-    # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
-    passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
-    queries = job.query_encoder or passages  # held-out sentences are encoded as queries are
-    job.self_check = check_generation(job.out, job.rows, job.texts, passages, queries)
-    job.seconds["self_check"] = time.perf_counter() - clock
+    if not delta:  # a delta's few documents say little: queries use its base's measurement
+        clock = time.perf_counter()
+        job.progress.stage("checking how well each leg finds its own passages")
+        # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
+        passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
+        queries = job.query_encoder or passages  # held-out sentences are encoded as queries are
+        job.self_check = check_generation(job.out, job.rows, job.texts, passages, queries)
+        job.seconds["self_check"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     atomic_write(job.out / MANIFEST, json.dumps(manifest(job), indent=2).encode())
@@ -244,9 +267,7 @@ def _collect(job: Job) -> None:
     writer = CatalogWriter(job.out / CATALOG)
     job.progress.stage("reading documents")
     try:
-        for document in iter_documents(job.sources, job.stats, job.id_base):
-            if job.only is not None and not job.only(document):
-                continue
+        for document in _documents(job):
             passages, embedded = embedded_passages(
                 document, job.settings.min_passage_words, job.encoder
             )
@@ -264,6 +285,19 @@ def _collect(job: Job) -> None:
             job.progress.advance()
     finally:
         writer.close()
+
+
+def _documents(job: Job) -> Iterator[Document]:
+    """The files of the sources (those the shard takes, without those live writes replaced or
+    deleted), then the live documents; a delta takes only its live documents."""
+    live = job.live
+    if job.sources and (live is None or live.delta_of is None):
+        for document in iter_documents(job.sources, job.stats, job.id_base):
+            wanted = job.only is None or job.only(document)
+            if wanted and (live is None or document.doc_id not in live.hidden):
+                yield document
+    if live is not None:
+        yield from (d for d in live.documents if job.only is None or job.only(d))
 
 
 def _embeddings(job: Job) -> np.ndarray:
@@ -285,7 +319,8 @@ def _embeddings(job: Job) -> np.ndarray:
 
 def _check_size(job: Job, allow_shrink: bool) -> None:
     """Refuse an index much smaller than the live one unless ``allow_shrink``, and an empty
-    index unless it knowingly replaces a live one or is a shard (few documents, many shards)."""
+    index unless it knowingly replaces a live one, is a shard (few documents, many shards) or
+    follows live deletions."""
     live = len(job.reuse.documents) if job.reuse else 0
     new = len(job.document_hashes)
     if live and not allow_shrink and (new == 0 or new < live * SHRINK_LIMIT):
@@ -293,7 +328,8 @@ def _check_size(job: Job, allow_shrink: bool) -> None:
             f"the new index would hold {new} documents where the live one holds {live}; "
             "if that is intended, pass --allow-shrink"
         )
-    if not job.texts and not (allow_shrink and (live or job.only is not None)):
+    knowingly = live or job.only is not None or job.live is not None  # live deletions, say
+    if not job.texts and not (allow_shrink and knowingly):
         names = ", ".join(str(s) for s in job.sources)
         supported = " ".join(sorted(SUPPORTED_SUFFIXES))
         raise SourceError(f"no indexable documents in {names} (supported: {supported})")

@@ -16,6 +16,7 @@ from ..records import BuildReport, Document
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG
 from ..storage.lexical import LexicalRow
+from ..storage.live import live_record
 from ..storage.store import FORMAT_VERSION, file_inventory
 from ..storage.vectors import IndexPlan, describe
 from .reuse import EmbeddingReuse
@@ -29,6 +30,17 @@ class Progress(Protocol):
 
     def stage(self, name: str, total: int | None = None) -> None: ...
     def advance(self, amount: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class LiveInput:
+    """What a build takes from the index's live-written documents (``storage.live``): a full
+    generation takes all of them, a delta generation those written since its base."""
+
+    documents: list[Document]  # to index, after (or, in a delta, instead of) the files
+    hidden: frozenset[str]  # ids of files or base documents the live writes replace or delete
+    record: dict[str, Any]  # the manifest's "live" entry
+    delta_of: int | None = None  # a delta over this full generation: live documents alone
 
 
 @dataclass
@@ -45,6 +57,7 @@ class Job:
     only: Callable[[Document], bool] | None = None
     query_encoder: Encoder | None = None  # encodes the self-check's held-out sentences
     id_base: Path | None = None  # the folder file ids are relative to (None: from sources)
+    live: LiveInput | None = None
     stats: IngestStats = field(default_factory=IngestStats)
     texts: list[str] = field(default_factory=list)  # what is embedded, per passage
     reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
@@ -85,6 +98,7 @@ def manifest(job: Job) -> dict[str, Any]:
         },
         "indexes": settings["indexes"],
         "self_check": job.self_check,
+        "live": None if job.live is None else job.live.record,
         "files": file_inventory(job.out),
     }
 
@@ -121,6 +135,8 @@ def unchanged(job: Job) -> bool:
     if live is None or live.live is None or live.model_changed or len(job.reused) < len(job.texts):
         return False
     if live.manifest.get("format") != FORMAT_VERSION:  # an older format is always replaced
+        return False
+    if "base" in live_record(live.manifest):  # a delta is folded into a full generation
         return False
     catalog = Catalog(job.out / CATALOG)
     try:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import IndexCorruptError, UserInputError
 from ..storage.generation import MANIFEST, generation_name, passage_counts
+from ..storage.live import live_record
 from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded, sha256_file
 
@@ -45,6 +46,9 @@ def verify(index_dir: Path, generation: int | None = None, deep: bool = False) -
     problems = _file_problems(root, name, manifest["files"], deep)
     if not problems:
         problems += _count_problems(root, name, manifest["counts"]["passages"])
+    base = live_record(manifest).get("base")
+    if base is not None:  # a delta generation is searched with its base
+        problems += verify(index_dir, int(base), deep)
     return problems
 
 
@@ -156,6 +160,10 @@ def _described(
         "model": manifest["model"]["name"],
         "fingerprint": manifest["model"]["fingerprint"],
         "passage_settings": manifest["passages"],
+        # Documents written live (HTTP, Python, `searchkit add`) and, for a delta generation,
+        # the full generation it is searched over (its counts are the delta's own).
+        "live_documents": live_record(manifest).get("documents", 0),
+        "delta_of": live_record(manifest).get("base"),
     }
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import IndexCorruptError
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS
+from ..storage.live import live_record
 from ..storage.store import FORMAT_VERSION, Store
 
 log = logging.getLogger("searchkit")
@@ -39,8 +40,7 @@ class EmbeddingReuse:
         self.live: int | None = None  # the live generation, with its manifest and catalog
         self.manifest: dict[str, Any] = {}
         self.catalog_fingerprint = ""
-        self._rows: dict[str, int] = {}
-        self._matrix: NDArray[np.float32] | None = None
+        self._layers: list[tuple[dict[str, int], NDArray[np.float32]]] = []
         live = store.current()
         if live is None:
             return
@@ -55,37 +55,49 @@ class EmbeddingReuse:
                 manifest.get("format"),
             )
             return
-        root = store.path(live)
-        catalog = Catalog(root / CATALOG)
-        try:
-            self.documents = catalog.document_hashes()
-            self.live, self.manifest = live, manifest
-            self.catalog_fingerprint = catalog.fingerprint()
-            model = manifest["model"]
-            built = (model["fingerprint"], model["dimension"], model.get("variant", "fp32"))
-            if built != (encoder.fingerprint, encoder.dimension, encoder.variant):
-                self.model_changed = True
-                return
-            self._rows = catalog.embedding_rows()
-        finally:
-            catalog.close()
-        self._matrix = _load_matrix(root / EMBEDDINGS, encoder.dimension)
+        self.live, self.manifest = live, manifest
+        model = manifest["model"]
+        built = (model["fingerprint"], model["dimension"], model.get("variant", "fp32"))
+        self.model_changed = built != (encoder.fingerprint, encoder.dimension, encoder.variant)
+        record = live_record(manifest)
+        # A delta generation shows its base too: both are read, the delta first.
+        layers = [live] + ([int(record["base"])] if "base" in record else [])
+        hidden = set(record.get("hidden", ()))
+        for number in reversed(layers):
+            catalog = Catalog(store.path(number) / CATALOG)
+            try:
+                documents = catalog.document_hashes()
+                if number == live:
+                    self.catalog_fingerprint = catalog.fingerprint()
+                else:
+                    documents = {d: h for d, h in documents.items() if d not in hidden}
+                self.documents.update(documents)
+                if not self.model_changed:
+                    matrix = _load_matrix(store.path(number) / EMBEDDINGS, encoder.dimension)
+                    self._layers.insert(0, (catalog.embedding_rows(), matrix))
+            finally:
+                catalog.close()
 
     def lookup(self, embed_hash: str) -> NDArray[np.float32] | None:
         """The stored vector for this embedded text, or None."""
-        row = self._rows.get(embed_hash)
-        if row is None or self._matrix is None:
-            return None
-        vector: NDArray[np.float32] = self._matrix[row]
-        return vector
+        for rows, matrix in self._layers:
+            row = rows.get(embed_hash)
+            if row is not None:
+                vector: NDArray[np.float32] = matrix[row]
+                return vector
+        return None
 
     def stored(self) -> dict[str, NDArray[np.float32]]:
         """Every reusable vector, by embedded-text hash."""
-        if self._matrix is None:
-            return {}
-        return {digest: self._matrix[row] for digest, row in self._rows.items()}
+        return {
+            digest: matrix[row]
+            for rows, matrix in reversed(self._layers)
+            for digest, row in rows.items()
+        }
 
 
 def _load_matrix(path: Path, dimension: int) -> NDArray[np.float32]:
+    if path.stat().st_size == 0:  # a delta of deletions alone
+        return np.zeros((0, dimension), dtype=np.float32)
     # Memory-mapped: only the rows that are reused are ever read.
     return np.memmap(path, dtype=np.float32, mode="r").reshape(-1, dimension)

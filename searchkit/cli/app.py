@@ -17,7 +17,7 @@ from ..errors import PortInUseError, UserInputError
 from ..search.fusion import FusionOptions
 from ..search.highlight import segments
 from ..search.relevance import WEAK
-from . import evaluation, lifecycle
+from . import evaluation, lifecycle, writes
 from .console import human_bytes, plural, stderr, stdout
 from .options import (
     CandidatesOption,
@@ -223,8 +223,12 @@ def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
     model = details["model"]
     stdout.print(f"index       {details['index']}")
     stdout.print(f"generation  {details['generation']} (built {details['created']})")
-    stdout.print(f"documents   {details['documents']}")
-    stdout.print(f"passages    {details['passages']}")
+    live = details["live"]
+    written = f" ({live['documents']:,} written live)" if live.get("documents") else ""
+    stdout.print(f"documents   {details['documents']:,}{written}")
+    stdout.print(f"passages    {details['passages']:,}")
+    if "base" in live:
+        stdout.print(f"delta over  generation {live['base']} (live writes up to {live['seq']})")
     stdout.print(f"model       {model['name']} ({model['dimension']} dims, {model['fingerprint']})")
     stdout.print(f"size        {human_bytes(details['bytes'])}")
     if details["shards"] > 1:
@@ -240,6 +244,8 @@ app.command("verify")(lifecycle.verify_command)
 app.command("generations")(lifecycle.generations_command)
 app.command("rollback")(lifecycle.rollback_command)
 app.command("watch")(lifecycle.watch_command)
+app.command("add")(writes.add_command)
+app.command("delete")(writes.delete_command)
 app.command("eval")(evaluation.eval_command)
 app.command("tune")(evaluation.tune_command)
 

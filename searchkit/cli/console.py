@@ -20,8 +20,9 @@ from rich.progress import (
 )
 from rich.text import Text
 
-stdout = Console(highlight=False, soft_wrap=False)
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)  # a log keeps whole lines
+# Off a terminal (a pipe, a log file) lines stay whole; on one, rich wraps them at words.
+stdout = Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+stderr = Console(stderr=True, highlight=False, soft_wrap=not sys.stderr.isatty())
 
 
 def plural(count: int, noun: str) -> str:

@@ -244,10 +244,13 @@ def generations_command(index: IndexOption = None, json_output: JsonOption = Fal
         if "error" in entry:
             stdout.print(f"{marker} {entry['generation']:>4}  unreadable: {entry['error']}")
             continue
+        live = f", {entry['live_documents']:,} written live" if entry["live_documents"] else ""
+        delta = f" (delta over {entry['delta_of']})" if entry["delta_of"] is not None else ""
         stdout.print(
-            f"{marker} {entry['generation']:>4}  {entry['created']}  "
-            f"{entry['documents']} docs, {entry['passages']} passages "
-            f"({entry['encoded']} encoded, {entry['reused']} reused)  {entry['model']}  "
+            f"{marker} {entry['generation']:>4}{delta}  {entry['created']}  "
+            f"{plural(entry['documents'], 'document')}{live}, "
+            f"{plural(entry['passages'], 'passage')} "
+            f"({entry['encoded']:,} encoded, {entry['reused']:,} reused)  {entry['model']}  "
             f"{', '.join(entry['sources'])}"
         )
 

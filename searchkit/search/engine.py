@@ -20,6 +20,7 @@ from ..embed import Encoder, load_query_encoder
 from ..embed.shared import SharedQueryEncoder
 from ..errors import IndexCorruptError
 from ..records import FilterValue, Fused, Ranked, RankedDocuments, SearchResult
+from ..storage.live import live_record
 from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded
 from .adaptive import (
@@ -32,6 +33,7 @@ from .adaptive import (
 )
 from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse_legs, resolve_fusion
 from .hits import explain as explain_hits
+from .layers import open_local
 from .query_check import check_model, validate_query
 from .relevance import Evidence, relevance
 from .shards import LocalShard, ShardClient, ShardSet
@@ -94,14 +96,8 @@ class SearchEngine:
         home = Path(index_dir)
         if is_sharded(home):
             return open_sharded(home, settings, encoder, open_vectors=open_vectors)
-        store = Store(home)
-        generation = store.require_current()
-        shard = LocalShard(home, settings, open_vectors=open_vectors)
-        manifest = shard.reader(generation).manifest  # opening checks the generation
-
-        def files() -> dict[str, int]:
-            return {name: entry["size"] for name, entry in manifest["files"].items()}
-
+        generation = Store(home).require_current()
+        shard, manifest, files = open_local(home, generation, settings, open_vectors)
         shard_set = ShardSet([shard], [generation])
         return cls(
             shard_set,
@@ -304,6 +300,8 @@ class SearchEngine:
             "files": files,
             "shards": self.shards.shards,
             "fusion": asdict(self.fusion),
+            # documents written live, the last write shown, and a delta's base
+            "live": {k: v for k, v in live_record(self.manifest).items() if k != "hidden"},
         }
 
     def close(self) -> None:

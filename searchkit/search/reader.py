@@ -126,6 +126,10 @@ class IndexReader:
         """A document's metadata and passages, or None when this generation does not hold it."""
         return self._catalog.document(doc_id)
 
+    def passages_of(self, doc_ids: list[str]) -> list[int]:
+        """The passage ids of the documents ``doc_ids`` in this generation."""
+        return self._catalog.passages_of(doc_ids)
+
     def known_documents(self, doc_ids: set[str]) -> int:
         """How many of ``doc_ids`` this generation holds (to check qrels against it)."""
         return self._catalog.known_documents(doc_ids)

@@ -169,6 +169,19 @@ class Catalog:
             known += self._db.execute(query, chunk).fetchone()[0]
         return int(known)
 
+    def passages_of(self, doc_ids: list[str]) -> list[int]:
+        """The ids of the passages of the documents ``doc_ids`` (those this catalog holds)."""
+        found: list[int] = []
+        for chunk in _chunks(doc_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT p.id FROM passages p JOIN documents d ON d.id = p.document "
+                f"WHERE d.doc_id IN ({marks})",
+                chunk,
+            )
+            found.extend(row[0] for row in rows)
+        return found
+
     def matching_passages(
         self, path_prefix: str | None, equals: dict[str, FilterValue]
     ) -> list[int]:

@@ -22,12 +22,14 @@ from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from ..build.writer import IndexWriter
 from ..config import Settings
 from ..errors import SearchkitError
 from ..search.live import EngineSource, LiveEngine
-from . import admin_routes, index_routes, search_routes
+from . import admin_routes, index_routes, search_routes, write_routes
 from .limits import BodyLimitMiddleware
 from .models import document_limits
+from .write_routes import start_refresher
 
 log = logging.getLogger("searchkit")
 LATENCY_WINDOW = 1000
@@ -53,7 +55,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.live = engines() if engines else LiveEngine(settings.index_dir, settings)
         app.state.latencies = deque(maxlen=LATENCY_WINDOW)
+        app.state.writer = IndexWriter(settings.index_dir, settings)
+        stop = None if engines else start_refresher(app.state.writer, settings.refresh_interval)
         yield
+        if stop is not None:
+            stop.set()
 
     # Swagger UI and ReDoc from files in the fastapi-offline wheel: /docs works offline.
     app = FastAPIOffline(
@@ -63,13 +69,16 @@ def create_app(
     )
     app.state.settings = settings
     app.state.ray_address = ray_address
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # POST /documents streams large loads and limits each line itself (write_routes).
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt={("POST", "/documents")}
+    )
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_exception_handler(SearchkitError, _searchkit_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _internal_error)
-    for module in (search_routes, index_routes, admin_routes):
+    for module in (search_routes, index_routes, write_routes, admin_routes):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=search_routes.STATIC), name="static")
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]

@@ -13,12 +13,15 @@ JSON = b"application/json"
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: Any, max_bytes: int) -> None:
+    def __init__(
+        self, app: Any, max_bytes: int, exempt: frozenset[tuple[str, str]] | set[tuple[str, str]]
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.exempt = frozenset(exempt)  # (method, path) of routes that limit bodies themselves
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.exempt:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")

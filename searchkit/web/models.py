@@ -53,6 +53,24 @@ class SearchBody(SearchQuery):
     )
 
 
+class DocumentIn(BaseModel):
+    """A document written with ``PUT /documents/{id}`` (in ``POST /documents``, with ``id``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, description="The document's text")
+    title: str = Field(default="", description="Its title")
+    metadata: dict[str, FilterValue] = Field(
+        default_factory=dict, description="Flat values, for filters: strings, numbers, booleans"
+    )
+
+
+class WriteOut(BaseModel):
+    seq: int = Field(description="The write's sequence number: it is durable")
+    visible: bool = Field(description="Whether it is searchable already (?refresh=wait)")
+    generation: int | None = Field(description="The generation that shows it, when visible")
+
+
 class PassageOut(BaseModel):
     id: int
     start: int

@@ -1,0 +1,165 @@
+"""``IndexWriter``: documents written to an index directly, the one behaviour behind the HTTP
+document routes, ``searchkit add`` / ``delete`` and the Python API.
+
+A write is acknowledged once its batch is in the index's write-ahead log and fsynced
+(``storage.live``): it survives ``kill -9`` and a power cut. It becomes searchable, all at
+once, at the next refresh: a delta generation of the documents written since the live full
+generation, published as every generation is (one atomic ``CURRENT``). ``flush`` refreshes
+now; a server refreshes every ``refresh_interval``. When a delta grows past
+``compact_documents`` the refresh compacts instead: a full build of the sources and every live
+document, reusing all stored vectors. Writes never wait for refreshes or builds.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..config import Settings
+from ..embed import Encoder, load_encoder
+from ..errors import UserInputError
+from ..records import BuildReport
+from ..storage.live import LiveStore, live_record
+from ..storage.store import Store
+from .builder import build_index, live_sources
+
+MAX_ID_CHARS = 512
+FIELDS = {"id", "title", "text", "metadata"}
+
+
+class IndexWriter:
+    """Writes documents to the index home ``index_dir``; safe to share between threads and
+    processes (the log is locked per write)."""
+
+    def __init__(
+        self,
+        index_dir: Path | str,
+        settings: Settings | None = None,
+        encoder: Encoder | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.home = Path(index_dir)
+        self.encoder = encoder
+        self._log = LiveStore(self.home)
+        self._refreshing = threading.Lock()
+
+    # ----- writes: acknowledged when logged --------------------------------------------------
+    def upsert(self, documents: Iterable[Mapping[str, Any]]) -> int:
+        """Add or replace documents (``id``, ``text``, optional ``title`` and flat
+        ``metadata``) as one batch; returns its sequence number once it is durable."""
+        batch = [checked_document(document, self.settings) for document in documents]
+        if not batch:
+            raise UserInputError("no documents to write")
+        return self._log.append(batch, [])
+
+    def delete(self, ids: Iterable[str]) -> int:
+        """Delete documents by id as one batch (ids the index lacks are no error)."""
+        batch = [checked_id(doc_id) for doc_id in ids]
+        if not batch:
+            raise UserInputError("no document ids to delete")
+        return self._log.append([], batch)
+
+    def logged(self) -> int:
+        """The sequence number of the last acknowledged write."""
+        return self._log.logged()
+
+    # ----- visibility ------------------------------------------------------------------------
+    def visible(self) -> int:
+        """The sequence number of the last write that searches see now."""
+        return self.visible_generation()[0]
+
+    def visible_generation(self) -> tuple[int, int]:
+        """The last write that searches see now, and the generation that shows it."""
+        store = Store(self.home)
+        current = store.current()
+        if current is None:
+            return 0, 0
+        record = live_record(store.manifest(current, any_format=True))
+        return int(record.get("seq", 0)), current
+
+    def flush(self) -> BuildReport | None:
+        """Make every acknowledged write searchable now (None: they all are already)."""
+        with self._refreshing:  # one refresh per process at a time; the build lock does the rest
+            if self.visible() >= self.logged():
+                return None
+            store = Store(self.home)
+            if store.current() is None:  # the first documents of a new index
+                return self._build(full=True)
+            report = self._build(full=False)
+            if report.published and self._delta_documents() > self.settings.compact_documents:
+                return self.compact()
+            return report
+
+    def compact(self) -> BuildReport:
+        """Fold the delta into a full generation: the sources and every live document."""
+        return self._build(full=True)
+
+    def _build(self, *, full: bool) -> BuildReport:
+        if self.encoder is None:  # loaded once: a refresh a second must not load a model
+            self.encoder = load_encoder(self.settings)
+        sources = live_sources(self.home) if Store(self.home).current() is not None else []
+        return build_index(
+            sources,
+            self.home,
+            self.settings,
+            self.encoder,
+            allow_shrink=True,  # deletions are the user's intent; files are read as a rebuild
+            delta=not full,
+        )
+
+    def _delta_documents(self) -> int:
+        store = Store(self.home)
+        manifest = store.manifest(store.require_current())
+        return len(live_record(manifest).get("hidden", ()))  # written or deleted since the base
+
+
+def checked_document(document: Mapping[str, Any], limits: Settings) -> dict[str, Any]:
+    """A document to write, refused with a message naming what is wrong."""
+    if not isinstance(document, Mapping):
+        raise UserInputError("a document is a JSON object with id, text, title and metadata")
+    unknown = set(document) - FIELDS - {"_id"}
+    if unknown:
+        raise UserInputError(
+            f"unknown document field {sorted(unknown)[0]!r} (allowed: {', '.join(sorted(FIELDS))})"
+        )
+    doc_id = checked_id(document.get("id", document.get("_id")))
+    text, title = document.get("text"), document.get("title", "")
+    if not isinstance(text, str) or not text.strip():
+        raise UserInputError(f"document {doc_id!r} has no text")
+    if not isinstance(title, str):
+        raise UserInputError(f"document {doc_id!r}: the title must be a string")
+    size = len(text.encode()) + len(title.encode())
+    if size > limits.max_document_bytes:
+        raise UserInputError(
+            f"document {doc_id!r} is {size} bytes; the limit is {limits.max_document_bytes}"
+        )
+    return {"id": doc_id, "title": title, "text": text, "metadata": _metadata(doc_id, document)}
+
+
+def checked_id(doc_id: object) -> str:
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        raise UserInputError("a document needs an id: a non-empty string")
+    if len(doc_id) > MAX_ID_CHARS:
+        raise UserInputError(f"document id longer than {MAX_ID_CHARS} characters")
+    if any(unicodedata.category(char).startswith("C") for char in doc_id):
+        raise UserInputError(f"document id {doc_id!r} holds control characters")
+    return doc_id
+
+
+def _metadata(doc_id: str, document: Mapping[str, Any]) -> dict[str, Any]:
+    metadata = document.get("metadata") or {}
+    if not isinstance(metadata, Mapping):
+        raise UserInputError(f"document {doc_id!r}: metadata must be an object")
+    for key, value in metadata.items():
+        flat = isinstance(value, str | bool | int) or (
+            isinstance(value, float) and math.isfinite(value)
+        )
+        if not flat:
+            raise UserInputError(
+                f"document {doc_id!r}: metadata {key!r} must be a string, number or boolean"
+            )
+    return dict(metadata)

@@ -1,0 +1,87 @@
+"""``searchkit add`` and ``searchkit delete``: live documents from the command line, the same
+writes as ``PUT``/``DELETE /documents`` (``build.writer``), searchable when the command ends."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import UserInputError
+from .console import plural, stdout
+from .options import IndexOption, JsonOption, make_settings
+
+
+def add_command(
+    file: Annotated[
+        str,
+        typer.Argument(
+            help="JSON Lines, one document per line: id, text, and optional title and flat "
+            "metadata (BEIR's _id works too); '-' reads standard input.",
+            metavar="FILE",
+        ),
+    ],
+    index: IndexOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Add or replace documents in the index as one batch, searchable when this returns."""
+    documents = _read_lines(file)
+    _write(index, json_output, "added", len(documents), lambda writer: writer.upsert(documents))
+
+
+def delete_command(
+    ids: Annotated[list[str], typer.Argument(help="Ids of the documents to delete.")],
+    index: IndexOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete documents from the index by id, as one batch (unknown ids are no error)."""
+    _write(index, json_output, "deleted", len(ids), lambda writer: writer.delete(ids))
+
+
+def _write(index: Path | None, json_output: bool, verb: str, count: int, write: Any) -> None:
+    from ..build.writer import IndexWriter
+
+    settings = make_settings(index)
+    started = time.perf_counter()
+    writer = IndexWriter(settings.index_dir, settings)
+    seq = write(writer)
+    writer.flush()
+    generation = writer.visible_generation()[1]
+    if json_output:
+        print(json.dumps({"seq": seq, "documents": count, "generation": generation}))
+        return
+    stdout.print(
+        f"{plural(count, 'document')} {verb} (write {seq}); searchable in generation "
+        f"{generation} of {settings.index_dir}/ ({time.perf_counter() - started:.1f} s)."
+    )
+
+
+def _read_lines(file: str) -> list[dict[str, Any]]:
+    """The documents of a JSON Lines file (or stdin); any invalid line refuses them all."""
+    if file == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        path = Path(file)
+        if not path.is_file():
+            raise UserInputError(f"no such file: {file}")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    documents = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise UserInputError(
+                f"{file}: line {number} is not valid JSON ({exc}); nothing was written"
+            ) from None
+        if not isinstance(record, dict):
+            raise UserInputError(f"{file}: line {number} is not a JSON object; nothing was written")
+        documents.append(record)
+    if not documents:
+        raise UserInputError(f"{file} holds no documents")
+    return documents

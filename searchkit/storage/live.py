@@ -1,0 +1,243 @@
+"""Documents written to an index directly (HTTP, Python, ``searchkit add``): a write-ahead
+log, fsynced before a write is acknowledged, and the documents it holds.
+
+``live/log`` holds one line per acknowledged batch: ``<length>:<crc32>:<json>``. A batch is
+written whole or, after a crash mid-write, not at all: a torn last line fails its length or
+checksum and is dropped (it was never acknowledged). ``live/documents.sqlite`` is what the log
+says so far, folded in by builds (under the index's build lock): every live document with the
+sequence number of the batch that last wrote it, deletions included, so that rebuilds and
+compactions keep them and a deleted file stays deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .store import atomic_write, fsync_dir
+
+LIVE_DIR = "live"
+_LOG = "log"
+_DOCUMENTS = "documents.sqlite"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    text TEXT NOT NULL,
+    metadata TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS documents_seq ON documents(seq);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class LiveDocument:
+    doc_id: str
+    seq: int
+    title: str = ""
+    text: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One acknowledged write: upserts and deletes that become visible together."""
+
+    seq: int
+    upserts: list[dict[str, Any]]
+    deletes: list[str]
+
+
+class LiveStore:
+    """The live documents of the index home ``home`` (created on the first write)."""
+
+    _threads = threading.Lock()  # the log's file lock serializes processes, this one threads
+
+    def __init__(self, home: Path) -> None:
+        self.root = Path(home) / LIVE_DIR
+        self._log = self.root / _LOG
+        self._end = 0  # where the last batch read from the log ends
+        self._seq = 0  # the last acknowledged sequence number seen
+        self._inode = -1  # the log file read: forget_through replaces it
+
+    @staticmethod
+    def exists(home: Path) -> bool:
+        return (Path(home) / LIVE_DIR / _LOG).exists()
+
+    # ----- the log (any process) --------------------------------------------------------
+    def append(self, upserts: list[dict[str, Any]], deletes: list[str]) -> int:
+        """Log one batch and fsync it; returns its sequence number, the acknowledgement."""
+        with self._threads, self._file_lock():
+            self._scan()  # other processes may have written since
+            seq = self._seq + 1
+            body = json.dumps({"seq": seq, "upserts": upserts, "deletes": deletes})
+            data = body.encode()
+            line = f"{len(data)}:{zlib.crc32(data):08x}:".encode() + data + b"\n"
+            with self._log.open("r+b") as log:
+                log.truncate(self._end)  # a torn line left by a crash goes first
+                log.seek(self._end)
+                log.write(line)
+                log.flush()
+                os.fsync(log.fileno())
+            self._end += len(line)
+            self._seq = seq
+            return seq
+
+    def logged(self) -> int:
+        """The last acknowledged sequence number."""
+        if not self._log.exists():
+            return 0
+        with self._threads:
+            self._scan()
+            return self._seq
+
+    def batches(self, after: int) -> list[Batch]:
+        """The whole batches logged after sequence number ``after``."""
+        if not self._log.exists():
+            return []
+        return [batch for batch, _ in self._read(0) if batch.seq > after]
+
+    def forget_through(self, seq: int) -> None:
+        """Drop the batches up to ``seq`` from the log, once the documents hold them."""
+        with self._threads, self._file_lock():
+            kept = b"".join(line for batch, line in self._read(0) if batch.seq > seq)
+            atomic_write(self._log, kept)
+            self._inode = -1  # read it again from the start
+
+    def _scan(self) -> None:
+        """Read what was logged since the last scan (from the start if the log was replaced)."""
+        inode = self._log.stat().st_ino
+        if inode != self._inode:
+            self._inode, self._end, self._seq = inode, 0, 0
+        for batch, line in self._read(self._end):
+            self._end += len(line)
+            self._seq = batch.seq
+        if self._seq == 0:  # a log whose batches were all folded and dropped
+            self._seq = self.applied()
+
+    def _read(self, start: int) -> Iterator[tuple[Batch, bytes]]:
+        with self._log.open("rb") as log:
+            log.seek(start)
+            for line in log:
+                batch = _parse(line)
+                if batch is None:
+                    return  # a torn last line: never acknowledged
+                yield batch, line
+
+    @contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        from filelock import FileLock
+
+        if not self._log.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._log.touch()
+            fsync_dir(self.root)
+            fsync_dir(self.root.parent)
+        with FileLock(self.root / "WRITE.lock"):
+            yield
+
+    # ----- the documents (under the index's build lock) ---------------------------------------
+    def fold(self) -> int:
+        """Apply the logged batches the documents do not hold yet; returns the last one's
+        sequence number."""
+        with self._documents() as db:
+            applied = _applied(db)
+            for batch in self.batches(applied):
+                for record in batch.upserts:
+                    db.execute(
+                        "INSERT OR REPLACE INTO documents VALUES (?, ?, 0, ?, ?, ?)",
+                        (record["id"], batch.seq, record.get("title", ""), record["text"],
+                         json.dumps(record.get("metadata", {}))),
+                    )  # fmt: skip
+                for doc_id in batch.deletes:
+                    db.execute(
+                        "INSERT OR REPLACE INTO documents VALUES (?, ?, 1, '', '', '{}')",
+                        (doc_id, batch.seq),
+                    )
+                applied = batch.seq
+            db.execute("INSERT OR REPLACE INTO state VALUES ('applied', ?)", (applied,))
+            return applied
+
+    def applied(self) -> int:
+        """The sequence number of the last batch the documents hold."""
+        if not (self.root / _DOCUMENTS).exists():
+            return 0
+        with self._documents() as db:
+            return _applied(db)
+
+    def documents(self, after: int = 0) -> list[LiveDocument]:
+        """Live documents (and deletions) last written after sequence number ``after``."""
+        if not (self.root / _DOCUMENTS).exists():
+            return []
+        with self._documents() as db:
+            rows = db.execute(
+                "SELECT doc_id, seq, title, text, metadata, deleted FROM documents "
+                "WHERE seq > ? ORDER BY doc_id",
+                (after,),
+            ).fetchall()
+        return [
+            LiveDocument(row[0], row[1], row[2], row[3], json.loads(row[4]), bool(row[5]))
+            for row in rows
+        ]
+
+    def count(self) -> int:
+        """How many live documents there are (deletions not counted)."""
+        if not (self.root / _DOCUMENTS).exists():
+            return 0
+        with self._documents() as db:
+            return int(db.execute("SELECT count(*) FROM documents WHERE deleted = 0").fetchone()[0])
+
+    @contextmanager
+    def _documents(self) -> Iterator[sqlite3.Connection]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.root / _DOCUMENTS, isolation_level=None)
+        try:
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+
+def live_record(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A generation's "live" entry: the last batch it shows and, for a delta generation, its
+    base and the base documents it hides ({} for a generation that shows no live write)."""
+    record: dict[str, Any] = manifest.get("live") or {}
+    return record
+
+
+def _applied(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT value FROM state WHERE key = 'applied'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _parse(line: bytes) -> Batch | None:
+    """A logged batch, or None for a line that is not whole (length or checksum wrong)."""
+    try:
+        length, crc, data = line.rstrip(b"\n").split(b":", 2)
+        if not line.endswith(b"\n") or len(data) != int(length):
+            return None
+        if zlib.crc32(data) != int(crc, 16):
+            return None
+        record = json.loads(data)
+    except ValueError:
+        return None
+    return Batch(int(record["seq"]), list(record["upserts"]), list(record["deletes"]))

@@ -1,0 +1,197 @@
+"""Live documents: writes against a plain dict as the model, the log's durability, what
+rebuilds keep, bad input, and the HTTP and CLI interfaces over the same writer."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchkit import SearchEngine, build_index
+from searchkit.build.writer import IndexWriter
+from searchkit.config import Settings
+from searchkit.embed import Encoder
+from searchkit.errors import UserInputError
+from searchkit.storage.live import LiveStore
+from searchkit.web import create_app
+
+from .conftest import HashEncoder, write_corpus
+
+FILES = {
+    "a.txt": "Alpha\n\nEngine oil keeps a motor cool and clean: fileaaa.",
+    "b.txt": "Beta\n\nTomato plants want six hours of sun: filebbb.",
+}
+TOKEN = "live-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _home(root: Path) -> Path:
+    build_index([write_corpus(root / "docs", FILES)], root / "index", encoder=HashEncoder())
+    return root / "index"
+
+
+def _token(doc_id: str, version: int) -> str:
+    """A word only this version of this document holds."""
+    return f"tok{doc_id.replace('.', '')}v{version}"
+
+
+def _found(engine: SearchEngine, word: str) -> list[str]:
+    return [hit.doc_id for hit in engine.query(word, mode="bm25", k=50).hits]
+
+
+IDS = st.sampled_from(["a.txt", "b.txt", "x1", "x2", "x3"])
+OPS = st.lists(st.tuples(st.sampled_from(["upsert", "delete"]), IDS), min_size=1, max_size=10)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS, st.integers(1, 4))
+def test_writes_match_a_dict_after_every_refresh(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[tuple[str, str]], compact_at: int
+) -> None:
+    home = _home(tmp_path_factory.mktemp("live"))
+    writer = IndexWriter(home, Settings(compact_documents=compact_at), HashEncoder())
+    model = {doc_id: _token(doc_id, 0) for doc_id in FILES}
+    model.update({"a.txt": "fileaaa", "b.txt": "filebbb"})
+    for version, (op, doc_id) in enumerate(ops, start=1):
+        if op == "upsert":
+            word = _token(doc_id, version)
+            writer.upsert([{"id": doc_id, "title": doc_id, "text": f"Some text, {word}."}])
+            model[doc_id] = word
+        else:
+            writer.delete([doc_id])
+            model.pop(doc_id, None)
+        writer.flush()
+        engine = SearchEngine.open(home, encoder=HashEncoder())
+        for known, word in model.items():
+            assert _found(engine, word) == [known], (known, word)
+            assert engine.document(known) is not None
+        for gone in {"a.txt", "b.txt", "x1", "x2", "x3"} - set(model):
+            assert engine.document(gone) is None, gone
+        assert engine.info()["documents"] == len(model)
+    # A rebuild from the folder keeps the live writes: live documents are their own source.
+    build_index([home.parent / "docs"], home, encoder=HashEncoder(), allow_shrink=True)
+    engine = SearchEngine.open(home, encoder=HashEncoder())
+    assert {doc_id for doc_id in model if _found(engine, model[doc_id])} == set(model)
+    assert engine.info()["documents"] == len(model)
+
+
+def test_replacing_unchanged_passages_encodes_nothing(tmp_path: Path) -> None:
+    writer = IndexWriter(_home(tmp_path), encoder=HashEncoder())
+    writer.upsert([{"id": "x1", "text": "Otters hold hands while they sleep."}])
+    assert writer.flush().encoded == 1  # type: ignore[union-attr]
+    writer.upsert([{"id": "x1", "text": "Otters hold hands while they sleep."}])
+    report = writer.flush()
+    assert report is not None and report.encoded == 0
+    assert writer.flush() is None  # nothing new: nothing published
+
+
+def test_a_torn_last_line_was_never_acknowledged(tmp_path: Path) -> None:
+    live = LiveStore(tmp_path)
+    assert live.append([{"id": "d1", "text": "one"}], []) == 1
+    with (tmp_path / "live" / "log").open("ab") as log:
+        log.write(b'120:0badc0de:{"seq": 2, "ups')  # a crash in the middle of the next write
+    assert [batch.seq for batch in LiveStore(tmp_path).batches(0)] == [1]
+    assert LiveStore(tmp_path).append([], ["d1"]) == 2  # the torn line is replaced
+    assert [batch.seq for batch in LiveStore(tmp_path).batches(0)] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("document", "complaint"),
+    [
+        ({"text": "no id"}, "needs an id"),
+        ({"id": "d", "text": "  "}, "has no text"),
+        ({"id": "x" * 600, "text": "t"}, "longer than 512"),
+        ({"id": "a\nb", "text": "t"}, "control characters"),
+        ({"id": "d", "text": "t", "metadata": {"tags": ["a"]}}, "string, number or boolean"),
+        ({"id": "d", "text": "t", "colour": "red"}, "unknown document field 'colour'"),
+    ],
+)
+def test_bad_documents_are_refused_and_nothing_is_written(
+    tmp_path: Path, document: dict[str, object], complaint: str
+) -> None:
+    writer = IndexWriter(_home(tmp_path), encoder=HashEncoder())
+    with pytest.raises(UserInputError, match=complaint):
+        writer.upsert([{"id": "fine", "text": "A fine document."}, document])
+    assert writer.logged() == 0
+
+
+@pytest.fixture
+def client(tmp_path: Path, real_encoder: Encoder) -> TestClient:
+    build_index([write_corpus(tmp_path / "docs", FILES)], tmp_path / "index", encoder=real_encoder)
+    settings = Settings(index_dir=tmp_path / "index", admin_token=TOKEN, max_document_bytes=2000)
+    return TestClient(create_app(settings), raise_server_exceptions=False)
+
+
+def test_http_writes_are_acknowledged_then_visible_together(client: TestClient) -> None:
+    with client:
+        put = client.put(
+            "/documents/otter", json={"text": "Sea otters sleep afloat."}, headers=AUTH
+        )
+        assert put.status_code == 202 and put.json()["seq"] == 1 and not put.json()["visible"]
+        lines = "\n".join(
+            json.dumps({"id": f"n{i}", "text": f"Bulk document {i} about kelp."}) for i in range(5)
+        )
+        bulk = client.post(
+            "/documents?refresh=wait",
+            content=lines,
+            headers={**AUTH, "content-type": "application/x-ndjson"},
+        )
+        assert bulk.status_code == 200 and bulk.json()["visible"]
+        generation = bulk.json()["generation"]
+        assert bulk.headers["X-Index-Generation"] == str(generation)
+        found = client.get("/search", params={"q": "kelp", "mode": "bm25", "k": 20}).json()
+        assert sorted(hit["doc_id"] for hit in found["hits"]) == [f"n{i}" for i in range(5)]
+        assert client.get("/documents/otter").status_code == 200  # written before: shown too
+        gone = client.delete("/documents/a.txt?refresh=wait", headers=AUTH)
+        assert gone.status_code == 200 and gone.json()["generation"] > generation
+        assert client.get("/documents/a.txt").status_code == 404
+        assert client.get("/search", params={"q": "fileaaa", "mode": "bm25"}).json()["hits"] == []
+
+
+def test_http_bad_writes_are_4xx_and_write_nothing(client: TestClient) -> None:
+    with client:
+        ndjson = {**AUTH, "content-type": "application/x-ndjson"}
+        bad_line = '{"id": "ok", "text": "fine"}\n{"id": "broken", \n'
+        answer = client.post("/documents", content=bad_line, headers=ndjson)
+        assert answer.status_code == 400 and answer.json()["detail"].startswith("line 2 ")
+        long_line = json.dumps({"id": "big", "text": "x" * 80_000})
+        assert client.post("/documents", content=long_line, headers=ndjson).status_code == 413
+        too_big = client.put("/documents/big", json={"text": "x" * 3000}, headers=AUTH)
+        assert too_big.status_code == 400 and "limit is 2000" in too_big.json()["detail"]
+        assert client.put("/documents/d", json={"text": "t"}).status_code == 401
+        flat = client.put("/documents/d", json={"text": "t", "metadata": {"k": {}}}, headers=AUTH)
+        assert flat.status_code == 422 and isinstance(flat.json()["detail"], str)
+        assert client.app.state.writer.logged() == 0  # type: ignore[attr-defined]
+
+
+def test_cli_add_and_delete(tmp_path: Path, real_encoder: Encoder) -> None:
+    index = tmp_path / "index"
+    (tmp_path / "docs.jsonl").write_text(
+        json.dumps({"id": "d1", "title": "Otters", "text": "Sea otters hold hands."}) + "\n"
+        + json.dumps({"_id": "d2", "text": "Kelp forests shelter otters."}) + "\n"
+    )  # fmt: skip
+
+    def searchkit(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "searchkit", *args, "--index", str(index)],
+            input=stdin, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+
+    added = searchkit("add", str(tmp_path / "docs.jsonl"))
+    assert added.returncode == 0 and "2 documents added" in added.stdout, added.stderr
+    assert (
+        searchkit("add", "-", stdin='{"id": "d3", "text": "Beavers build dams."}\n').returncode == 0
+    )
+    deleted = searchkit("delete", "d1", "--json")
+    assert deleted.returncode == 0 and json.loads(deleted.stdout)["documents"] == 1
+    hits = json.loads(searchkit("query", "otters", "-m", "bm25", "--json").stdout)["hits"]
+    assert [hit["doc_id"] for hit in hits] == ["d2"]
+    broken = searchkit("add", "-", stdin='{"id": "d4", "text": "fine"}\nnot json\n')
+    assert broken.returncode == 2 and "line 2 is not valid JSON" in broken.stderr
+    assert searchkit("verify", "--deep").returncode == 0
