@@ -6,6 +6,7 @@ at least two generations must be served, and no worker may ever go back to an ol
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -106,3 +107,103 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
     for worker, served in by_worker.items():
         in_order = [generation for _, generation in sorted(served)]  # as the worker handed out
         assert in_order == sorted(in_order), f"worker {worker} went back to an older generation"
+
+
+WRITERS = 2
+WRITE_TOKEN = "load-token"
+
+
+def test_two_workers_serve_queries_and_writes_through_compactions(
+    tmp_path: Path, real_encoder: Encoder
+) -> None:
+    index = tmp_path / "index"
+    build_index([write_corpus(tmp_path / "docs", FIXTURE_DOCS)], index, encoder=real_encoder)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port),
+         "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "SEARCHKIT_ADMIN_TOKEN": WRITE_TOKEN,
+             "SEARCHKIT_REFRESH_INTERVAL": "0.3", "SEARCHKIT_COMPACT_DOCUMENTS": "25"},
+    )  # fmt: skip
+    queries: list[tuple[int, int | None, str | None, int]] = []
+    writes: list[int] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    try:
+        wait_until_up(url)
+        for text, mode in QUERIES * 4:
+            httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
+
+        def query_client(number: int) -> None:
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for i in range(MAX_REQUESTS_PER_CLIENT):
+                    if done.is_set():
+                        return
+                    text, mode = QUERIES[(number + i) % len(QUERIES)]
+                    answer = http.get("/search", params={"q": text, "mode": mode})
+                    with lock:
+                        queries.append(
+                            (
+                                answer.status_code,
+                                int(answer.headers.get("X-Index-Generation", "0")),
+                                answer.headers.get("X-Searchkit-Worker"),
+                                int(answer.headers.get("X-Searchkit-Request", "0")),
+                            )
+                        )
+
+        def writer(number: int) -> None:
+            auth = {"Authorization": f"Bearer {WRITE_TOKEN}"}
+            with httpx.Client(base_url=url, timeout=120) as http:
+                for i in range(10_000):
+                    if done.is_set():
+                        return
+                    text = f"Live load document {number}-{i} about sourdough and engines."
+                    answer = http.put(f"/documents/w{number}-{i % 40}", json={"text": text},
+                                      headers=auth)  # fmt: skip
+                    with lock:
+                        writes.append(answer.status_code)
+                    time.sleep(0.05)
+
+        threads = [threading.Thread(target=query_client, args=(n,)) for n in range(CLIENTS)]
+        threads += [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _compactions(index) < 2:
+            time.sleep(0.5)
+        time.sleep(1.0)
+        done.set()
+        for thread in threads:
+            thread.join(timeout=180)
+    finally:
+        done.set()
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"\n{len(queries)} queries, {len(writes)} writes, compactions {_compactions(index)}, "
+        f"generations served {len({g for _, g, _, _ in queries})}"
+    )
+    assert _compactions(index) >= 2
+    assert queries and all(status == 200 for status, _, _, _ in queries)
+    assert writes and all(status == 202 for status in writes)
+    by_worker: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
+    for _, generation, worker, sequence in queries:
+        by_worker[worker].append((sequence, generation or 0))
+    for worker, served in by_worker.items():
+        in_order = [generation for _, generation in sorted(served)]
+        assert in_order == sorted(in_order), f"worker {worker} went back to an older generation"
+
+
+def _compactions(index: Path) -> int:
+    """Full generations that hold live documents: each is a compaction (or a rebuild)."""
+    count = 0
+    for manifest in (index / "generations").glob("g*/manifest.json"):
+        try:
+            live = json.loads(manifest.read_text()).get("live") or {}
+        except ValueError:
+            continue  # being written
+        count += int(bool(live) and "base" not in live)
+    return count
