@@ -19,9 +19,10 @@ from searchkit.config import Settings
 from searchkit.embed import Encoder
 from searchkit.errors import UserInputError
 from searchkit.storage.live import LiveStore
+from searchkit.storage.sharded import shard_of
 from searchkit.web import create_app
 
-from .conftest import HashEncoder, write_corpus
+from .conftest import HashEncoder, build_sharded, write_corpus
 
 FILES = {
     "a.txt": "Alpha\n\nEngine oil keeps a motor cool and clean: fileaaa.",
@@ -195,3 +196,35 @@ def test_cli_add_and_delete(tmp_path: Path, real_encoder: Encoder) -> None:
     broken = searchkit("add", "-", stdin='{"id": "d4", "text": "fine"}\nnot json\n')
     assert broken.returncode == 2 and "line 2 is not valid JSON" in broken.stderr
     assert searchkit("verify", "--deep").returncode == 0
+
+
+def test_writes_to_a_sharded_home_go_to_their_shards_and_show_at_once(tmp_path: Path) -> None:
+    cluster = build_sharded(
+        write_corpus(tmp_path / "docs", FILES), tmp_path / "sharded", HashEncoder()
+    )
+    writer = IndexWriter(cluster.home, Settings(compact_documents=3), HashEncoder())
+    ids = [f"s{i}" for i in range(8)]
+    writer.upsert([{"id": doc_id, "text": f"Sharded {doc_id} word{doc_id}."} for doc_id in ids])
+    writer.delete(["a.txt"])
+    before = cluster.current()
+    writer.flush()
+    assert cluster.current() == (before or 0) + 1  # one cluster manifest shows the batch
+    engine = SearchEngine.open(cluster.home, encoder=HashEncoder())
+    for doc_id in ids:
+        assert _found(engine, f"word{doc_id}") == [doc_id]
+        shard = shard_of(doc_id, 2)
+        written = {d.doc_id for d in LiveStore(cluster.shard_home(shard)).documents()}
+        assert doc_id in written  # on the shard shard_of names
+    assert engine.document("a.txt") is None and _found(engine, "fileaaa") == []
+    assert engine.info()["documents"] == len(ids) + 1
+    for round_ in range(3):  # past compact_documents: shards compact, searches still agree
+        writer.upsert([{"id": f"t{round_}-{i}", "text": f"More t{round_}x{i}."} for i in range(3)])
+        writer.flush()
+    engine = SearchEngine.open(cluster.home, encoder=HashEncoder())
+    assert _found(engine, "t2x1") == ["t2-1"] and _found(engine, "words3") == ["s3"]
+    assert engine.info()["documents"] == len(ids) + 1 + 9
+    done = subprocess.run(
+        [sys.executable, "-m", "searchkit", "verify", "--index", str(cluster.home)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr

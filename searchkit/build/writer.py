@@ -24,8 +24,10 @@ from ..embed import Encoder, load_encoder
 from ..errors import UserInputError
 from ..records import BuildReport
 from ..storage.live import LiveStore, live_record
-from ..storage.store import Store
+from ..storage.sharded import ShardedStore
+from ..storage.store import Store, is_sharded
 from .builder import build_index, live_sources
+from .sharded_writes import refresh_sharded, shown
 
 MAX_ID_CHARS = 512
 FIELDS = {"id", "title", "text", "metadata"}
@@ -73,7 +75,10 @@ class IndexWriter:
         return self.visible_generation()[0]
 
     def visible_generation(self) -> tuple[int, int]:
-        """The last write that searches see now, and the generation that shows it."""
+        """The last write that searches see now, and the generation (on a sharded home, the
+        cluster manifest) that shows it."""
+        if is_sharded(self.home):
+            return shown(self.home)
         store = Store(self.home)
         current = store.current()
         if current is None:
@@ -86,6 +91,9 @@ class IndexWriter:
         with self._refreshing:  # one refresh per process at a time; the build lock does the rest
             if self.visible() >= self.logged():
                 return None
+            if is_sharded(self.home):
+                version = refresh_sharded(self.home, self.settings, self._encoder())
+                return None if version is None else self._sharded_report(version)
             store = Store(self.home)
             if store.current() is None:  # the first documents of a new index
                 return self._build(full=True)
@@ -95,18 +103,28 @@ class IndexWriter:
             return report
 
     def compact(self) -> BuildReport:
-        """Fold the delta into a full generation: the sources and every live document."""
+        """Fold the delta into a full generation: the sources and every live document (on a
+        sharded home each shard compacts when its refresh finds its delta large)."""
         return self._build(full=True)
 
-    def _build(self, *, full: bool) -> BuildReport:
+    def _encoder(self) -> Encoder:
         if self.encoder is None:  # loaded once: a refresh a second must not load a model
             self.encoder = load_encoder(self.settings)
+        return self.encoder
+
+    def _sharded_report(self, version: int) -> BuildReport:
+        counts = ShardedStore(self.home).manifest(version)["counts"]
+        return BuildReport(
+            version, counts["documents"], counts["passages"], 0, 0, 0, 0, 0, False, [], 0, {}
+        )
+
+    def _build(self, *, full: bool) -> BuildReport:
         sources = live_sources(self.home) if Store(self.home).current() is not None else []
         return build_index(
             sources,
             self.home,
             self.settings,
-            self.encoder,
+            self._encoder(),
             allow_shrink=True,  # deletions are the user's intent; files are read as a rebuild
             delta=not full,
         )

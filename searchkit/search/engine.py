@@ -33,10 +33,10 @@ from .adaptive import (
 )
 from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse_legs, resolve_fusion
 from .hits import explain as explain_hits
-from .layers import open_local
+from .local import LocalShard
 from .query_check import check_model, validate_query
 from .relevance import Evidence, relevance
-from .shards import LocalShard, ShardClient, ShardSet
+from .shards import ShardClient, ShardSet
 
 if TYPE_CHECKING:
     import numpy as np
@@ -97,7 +97,9 @@ class SearchEngine:
         if is_sharded(home):
             return open_sharded(home, settings, encoder, open_vectors=open_vectors)
         generation = Store(home).require_current()
-        shard, manifest, files = open_local(home, generation, settings, open_vectors)
+        shard = LocalShard(home, settings, open_vectors=open_vectors)
+        opened = shard.at(generation)  # opening checks the generation (and a delta's base)
+        manifest, files = opened.manifest, opened.files
         shard_set = ShardSet([shard], [generation])
         return cls(
             shard_set,
@@ -328,7 +330,7 @@ def open_sharded(
             for entry in entries
         ]
         for shard, entry in zip(local, entries, strict=True):
-            shard.reader(entry["generation"])  # opening checks it, as for a local index
+            shard.at(entry["generation"])  # opening checks it, as for a local index
         clients = list(local)
     if len(clients) != len(entries):
         raise IndexCorruptError(

@@ -2,26 +2,21 @@
 
 Each leg's top candidates come from every shard, merged by score into one id space; the
 documents and hits of chosen passages come from the shard that holds them. A local index is
-the one-shard case. No Ray here: a ``ShardClient`` is an in-process reader (``LocalShard``) or
-a Ray Serve handle (``sharded.ray_serve``).
+the one-shard case. No Ray here: a ``ShardClient`` is an in-process home (``local.LocalShard``)
+or a Ray Serve handle (``sharded.ray_serve``).
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..choices import Mode
-from ..config import Settings
 from ..records import FilterValue, Fused, Hit, Ranked
 from ..storage.lexical import TermStats, query_terms
 from ..storage.sharded import global_id, shard_of, split_id
-from ..storage.store import Store
-from .reader import IndexReader, Legs
+from .reader import Legs
 from .relevance import unrelated
 
 if TYPE_CHECKING:
@@ -29,7 +24,6 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 STATS_CACHE = 10_000  # query texts whose corpus-wide term statistics are kept
-KEPT_READERS = 2  # generations a shard keeps open: the live one and the one before
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 
@@ -65,57 +59,6 @@ class ShardClient(Protocol):
     def term_stats(self, generation: int, text: str) -> Pending[TermStats]: ...
     def known_documents(self, generation: int, doc_ids: set[str]) -> Pending[int]: ...
     def close(self) -> None: ...
-
-
-class LocalShard:
-    """A shard searched in this process: a local index, a shard of a sharded home opened
-    without Ray, or what a Ray Serve replica answers with."""
-
-    def __init__(self, home: Path, settings: Settings, *, open_vectors: bool = True) -> None:
-        self._store = Store(home)
-        self._settings = settings
-        self._open_vectors = open_vectors
-        self._readers: OrderedDict[int, IndexReader] = OrderedDict()  # least recently used first
-        self._lock = threading.Lock()  # a Serve replica answers on several threads
-
-    def reader(self, generation: int) -> IndexReader:
-        """The reader of ``generation``. The two used last stay open (a rollout or a rollback
-        serves two); older ones are dropped, not closed: a request may still be reading one."""
-        with self._lock:
-            if generation not in self._readers:
-                self._readers[generation] = IndexReader(
-                    self._store, generation, self._settings, open_vectors=self._open_vectors
-                )
-            self._readers.move_to_end(generation)
-            while len(self._readers) > KEPT_READERS:
-                self._readers.popitem(last=False)
-            return self._readers[generation]
-
-    def candidates(
-        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
-    ) -> Done[Legs]:
-        return Done(self.reader(generation).candidates(text, mode, depth, **options))
-
-    def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
-        return Done(self.reader(generation).hits(page, text, syntax))
-
-    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]:
-        return Done(self.reader(generation).document(doc_id))
-
-    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
-        return Done(self.reader(generation).doc_ids(passage_ids))
-
-    def term_stats(self, generation: int, text: str) -> Done[TermStats]:
-        return Done(self.reader(generation).term_stats(text))
-
-    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]:
-        return Done(self.reader(generation).known_documents(doc_ids))
-
-    def close(self) -> None:
-        with self._lock:
-            for reader in self._readers.values():
-                reader.close()
-            self._readers.clear()
 
 
 def merge_leg(per_shard: Sequence[Sequence[Ranked]], depth: int) -> list[Ranked]:

@@ -24,7 +24,8 @@ from ..embed import Encoder
 from ..records import Fused, Hit
 from ..search.engine import SearchEngine, open_sharded
 from ..search.live import LiveEngine
-from ..search.shards import LocalShard, Pending, ShardClient
+from ..search.local import LocalShard
+from ..search.shards import Pending, ShardClient
 from ..storage.sharded import ShardedStore
 from .ray_runtime import connect, ray_module
 

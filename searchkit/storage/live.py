@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .store import atomic_write, fsync_dir
+from .catalog import Catalog
+from .generation import CATALOG
+from .store import Store, atomic_write, fsync_dir
 
 LIVE_DIR = "live"
 _LOG = "log"
@@ -110,10 +112,15 @@ class LiveStore:
         return [batch for batch, _ in self._read(0) if batch.seq > after]
 
     def forget_through(self, seq: int) -> None:
-        """Drop the batches up to ``seq`` from the log, once the documents hold them."""
+        """Drop the batches up to ``seq`` from the log once they are held elsewhere (the
+        documents, or a sharded home's shards). The newest line always stays: it carries the
+        sequence number the next write follows."""
         with self._threads, self._file_lock():
-            kept = b"".join(line for batch, line in self._read(0) if batch.seq > seq)
-            atomic_write(self._log, kept)
+            lines = list(self._read(0))
+            kept = [line for batch, line in lines if batch.seq > seq] or [
+                line for _, line in lines[-1:]
+            ]
+            atomic_write(self._log, b"".join(kept))
             self._inode = -1  # read it again from the start
 
     def _scan(self) -> None:
@@ -124,8 +131,6 @@ class LiveStore:
         for batch, line in self._read(self._end):
             self._end += len(line)
             self._seq = batch.seq
-        if self._seq == 0:  # a log whose batches were all folded and dropped
-            self._seq = self.applied()
 
     def _read(self, start: int) -> Iterator[tuple[Batch, bytes]]:
         with self._log.open("rb") as log:
@@ -222,6 +227,29 @@ def live_record(manifest: dict[str, Any]) -> dict[str, Any]:
     base and the base documents it hides ({} for a generation that shows no live write)."""
     record: dict[str, Any] = manifest.get("live") or {}
     return record
+
+
+def shown_counts(home: Path, number: int) -> dict[str, int]:
+    """The documents and passages a search of generation ``number`` of ``home`` sees: for a
+    delta generation its own and its base's, less the base's hidden ones."""
+    store = Store(home)
+    manifest = store.manifest(number)
+    counts = {key: int(manifest["counts"][key]) for key in ("documents", "passages")}
+    record = live_record(manifest)
+    if "base" not in record:
+        return counts
+    base = int(record["base"])
+    catalog = Catalog(store.path(base) / CATALOG)
+    try:
+        hidden_documents = catalog.known_documents(set(record["hidden"]))
+        hidden_passages = len(catalog.passages_of(record["hidden"]))
+    finally:
+        catalog.close()
+    base_counts = store.manifest(base)["counts"]
+    return {
+        "documents": base_counts["documents"] - hidden_documents + counts["documents"],
+        "passages": base_counts["passages"] - hidden_passages + counts["passages"],
+    }
 
 
 def _applied(db: sqlite3.Connection) -> int:

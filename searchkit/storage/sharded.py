@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import IndexCorruptError, IndexNotFoundError
 from .generation import MANIFEST
+from .live import shown_counts
 from .store import SHARDED_POINTER, Store, atomic_write, is_sharded, read_pointer, sha256_file
 
 _MANIFEST_NAME = re.compile(r"^c(\d{6})$")
@@ -79,9 +80,14 @@ class ShardedStore:
         return manifest
 
     def publish(
-        self, shards: list[dict[str, Any]], model: dict[str, Any], sources: list[str]
+        self,
+        shards: list[dict[str, Any]],
+        model: dict[str, Any],
+        sources: list[str],
+        live: dict[str, Any] | None = None,
     ) -> int:
-        """Write the next cluster manifest, then point ``CLUSTER`` at it (atomic rename)."""
+        """Write the next cluster manifest, then point ``CLUSTER`` at it (atomic rename).
+        ``live`` records the last live write it shows (``build.writer``)."""
         version = max(self.versions(), default=0) + 1  # past a rolled-back newer one too
         manifest = {
             "version": version,
@@ -93,6 +99,7 @@ class ShardedStore:
                 key: sum(shard["counts"][key] for shard in shards)
                 for key in ("documents", "passages")
             },
+            "live": live,
         }
         folder = self.home / "cluster"
         folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +120,7 @@ class ShardedStore:
             "shard": shard,
             "path": self.shard_home(shard).relative_to(self.home).as_posix(),
             "generation": generation,
-            "counts": manifest["counts"],
+            "counts": {**manifest["counts"], **shown_counts(self.shard_home(shard), generation)},
             "bytes": sum(entry["size"] for entry in manifest["files"].values()),
             "manifest_sha256": sha256_file(store.path(generation) / MANIFEST),
             "self_check": manifest.get("self_check"),

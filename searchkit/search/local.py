@@ -1,0 +1,246 @@
+"""A local index home as one shard, at any of its generations (``LocalShard``).
+
+A full generation is read as it is (``PlainShard``). A delta generation (``build.livedocs``)
+holds the documents written live since its base, a full generation, and names the base
+documents those writes replaced or deleted; ``LayeredShard`` reads both layers: the base
+without the hidden passages, the delta whole, BM25 scored with the two layers' term statistics
+together, each leg's candidates merged by score. Its passage ids are the layers' own,
+interleaved (``global_id`` with two "shards": base 0, delta 1).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..choices import Mode
+from ..config import Settings
+from ..records import Fused, Hit
+from ..storage.lexical import TermStats
+from ..storage.live import live_record
+from ..storage.sharded import global_id, split_id
+from ..storage.store import Store
+from .reader import IndexReader, Legs
+from .shards import Done, merge_leg
+
+KEPT = 2  # generations a shard keeps open: the live one and the one before
+BASE, DELTA = 0, 1
+LAYERS = 2
+
+
+class GenerationShard(Protocol):
+    """One generation of a home, answering the ``ShardClient`` calls at once."""
+
+    manifest: dict[str, Any]
+
+    def files(self) -> dict[str, int]: ...
+    def candidates(
+        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
+    ) -> Done[Legs]: ...
+    def hits(
+        self, generation: int, page: list[Fused], text: str, syntax: bool
+    ) -> Done[list[Hit]]: ...
+    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]: ...
+    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]: ...
+    def term_stats(self, generation: int, text: str) -> Done[TermStats]: ...
+    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]: ...
+    def close(self) -> None: ...
+
+
+class LocalShard:
+    """A shard searched in this process: a local index, a shard of a sharded home opened
+    without Ray, or what a Ray Serve replica answers with. Every call names the generation
+    it reads; the two used last stay open (a rollout or a rollback serves two), older ones
+    are dropped, not closed: a request may still be reading one."""
+
+    def __init__(self, home: Path, settings: Settings, *, open_vectors: bool = True) -> None:
+        self._store = Store(home)
+        self._settings = settings
+        self._open_vectors = open_vectors
+        self._open: OrderedDict[int, GenerationShard] = OrderedDict()  # least recent first
+        self._lock = threading.Lock()  # a Serve replica answers on several threads
+
+    def at(self, generation: int) -> GenerationShard:
+        """Generation ``generation``, opened (and checked) on first use."""
+        with self._lock:
+            if generation not in self._open:
+                self._open[generation] = self._opened(generation)
+            self._open.move_to_end(generation)
+            while len(self._open) > KEPT:
+                self._open.popitem(last=False)
+            return self._open[generation]
+
+    def _opened(self, generation: int) -> GenerationShard:
+        reader = IndexReader(
+            self._store, generation, self._settings, open_vectors=self._open_vectors
+        )
+        if "base" in live_record(reader.manifest):
+            return LayeredShard(reader, self._settings, open_vectors=self._open_vectors)
+        return PlainShard(reader)
+
+    def candidates(
+        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
+    ) -> Done[Legs]:
+        return self.at(generation).candidates(generation, text, mode, depth, options)
+
+    def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
+        return self.at(generation).hits(generation, page, text, syntax)
+
+    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]:
+        return self.at(generation).document(generation, doc_id)
+
+    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
+        return self.at(generation).doc_ids(generation, passage_ids)
+
+    def term_stats(self, generation: int, text: str) -> Done[TermStats]:
+        return self.at(generation).term_stats(generation, text)
+
+    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]:
+        return self.at(generation).known_documents(generation, doc_ids)
+
+    def close(self) -> None:
+        with self._lock:
+            for opened in self._open.values():
+                opened.close()
+            self._open.clear()
+
+
+class PlainShard:
+    """A full generation, read as it is."""
+
+    def __init__(self, reader: IndexReader) -> None:
+        self.reader = reader
+        self.manifest = reader.manifest
+
+    def files(self) -> dict[str, int]:
+        return {name: entry["size"] for name, entry in self.manifest["files"].items()}
+
+    def candidates(
+        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
+    ) -> Done[Legs]:
+        return Done(self.reader.candidates(text, mode, depth, **options))
+
+    def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
+        return Done(self.reader.hits(page, text, syntax))
+
+    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]:
+        return Done(self.reader.document(doc_id))
+
+    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
+        return Done(self.reader.doc_ids(passage_ids))
+
+    def term_stats(self, generation: int, text: str) -> Done[TermStats]:
+        return Done(self.reader.term_stats(text))
+
+    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]:
+        return Done(self.reader.known_documents(doc_ids))
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+_BASES: OrderedDict[tuple[Path, int], IndexReader] = OrderedDict()
+_BASES_LOCK = threading.Lock()
+
+
+def _base_reader(store: Store, base: int, settings: Settings, open_vectors: bool) -> IndexReader:
+    """A base's reader, shared by the deltas over it: every refresh publishes a new delta,
+    and reopening a large base each time would cost more than the refresh."""
+    key = (store.home.resolve(), base)
+    with _BASES_LOCK:
+        if key not in _BASES:
+            _BASES[key] = IndexReader(store, base, settings, open_vectors=open_vectors)
+        _BASES.move_to_end(key)
+        while len(_BASES) > KEPT:
+            _BASES.popitem(last=False)  # dropped, not closed: a request may read it
+        return _BASES[key]
+
+
+class LayeredShard:
+    """A delta generation over its base, answering as one shard."""
+
+    def __init__(self, delta: IndexReader, settings: Settings, *, open_vectors: bool) -> None:
+        self.delta = delta
+        record = live_record(delta.manifest)
+        self.base = _base_reader(delta.store, int(record["base"]), settings, open_vectors)
+        self.hidden_documents = frozenset(record["hidden"])
+        self.hidden = frozenset(self.base.passages_of(sorted(self.hidden_documents)))
+        self._layers = (self.base, self.delta)
+        self.manifest = self._manifest()
+
+    def _manifest(self) -> dict[str, Any]:
+        """The delta's manifest, with counts for both layers and the base's self-check."""
+        base, delta = self.base.manifest, self.delta.manifest
+        hidden_documents = self.base.known_documents(set(self.hidden_documents))
+        counts = {
+            "documents": base["counts"]["documents"] - hidden_documents
+            + delta["counts"]["documents"],
+            "passages": base["counts"]["passages"] - len(self.hidden) + delta["counts"]["passages"],
+        }  # fmt: skip
+        return {**delta, "counts": counts, "self_check": base.get("self_check")}
+
+    def files(self) -> dict[str, int]:
+        """Each file both layers read, with its size."""
+        return {
+            f"{reader.store.path(reader.generation).name}/{name}": entry["size"]
+            for reader in self._layers
+            for name, entry in reader.manifest["files"].items()
+        }
+
+    def candidates(
+        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
+    ) -> Done[Legs]:
+        if mode != "vector" and not options.get("syntax") and options.get("term_stats") is None:
+            options = {**options, "term_stats": self._term_stats(text)}
+        base = self.base.candidates(text, mode, depth + len(self.hidden), **options)
+        delta = self.delta.candidates(text, mode, depth, **options)
+        visible = [[r for r in leg if r.passage_id not in self.hidden][:depth] for leg in base]
+        return Done(
+            (merge_leg([visible[0], delta[0]], depth), merge_leg([visible[1], delta[1]], depth))
+        )
+
+    def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
+        hits: list[Hit | None] = [None] * len(page)
+        for layer, reader in enumerate(self._layers):
+            mine = [
+                (position, replace(item, passage_id=split_id(item.passage_id, LAYERS)[1]))
+                for position, item in enumerate(page)
+                if split_id(item.passage_id, LAYERS)[0] == layer
+            ]
+            for (position, _), hit in zip(
+                mine, reader.hits([item for _, item in mine], text, syntax), strict=True
+            ):
+                hits[position] = hit
+        return Done([hit for hit in hits if hit is not None])
+
+    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]:
+        found, layer = self.delta.document(doc_id), DELTA
+        if found is None and doc_id not in self.hidden_documents:
+            found, layer = self.base.document(doc_id), BASE
+        if found is None:
+            return Done(None)
+        passages = [
+            {**passage, "id": global_id(layer, passage["id"], LAYERS)}
+            for passage in found["passages"]
+        ]
+        return Done({**found, "passages": passages})
+
+    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
+        layers = (split_id(passage_id, LAYERS) for passage_id in passage_ids)
+        return Done([self._layers[layer].document_of(local) for layer, local in layers])
+
+    def term_stats(self, generation: int, text: str) -> Done[TermStats]:
+        return Done(self._term_stats(text))
+
+    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]:
+        visible = doc_ids - self.hidden_documents
+        return Done(self.delta.known_documents(doc_ids) + self.base.known_documents(visible))
+
+    def close(self) -> None:
+        self.delta.close()  # the base stays open for the next delta over it
+
+    def _term_stats(self, text: str) -> TermStats:
+        return TermStats.total(reader.term_stats(text) for reader in self._layers)
