@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .build.builder import build_index
+    from .build.writer import IndexWriter
     from .config import Settings
     from .errors import SearchkitError
     from .search.engine import SearchEngine
@@ -23,11 +24,19 @@ if TYPE_CHECKING:
 _LAZY = {
     "SearchEngine": "searchkit.search.engine",
     "build_index": "searchkit.build.builder",
+    "IndexWriter": "searchkit.build.writer",
     "Settings": "searchkit.config",
     "SearchkitError": "searchkit.errors",
 }
 
-__all__ = ["SearchEngine", "SearchkitError", "Settings", "__version__", "build_index"]
+__all__ = [
+    "IndexWriter",
+    "SearchEngine",
+    "SearchkitError",
+    "Settings",
+    "__version__",
+    "build_index",
+]
 
 
 def __getattr__(name: str) -> Any:
