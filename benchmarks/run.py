@@ -29,6 +29,7 @@ from adaptive import AdaptiveRow, adaptive_lines, adaptive_rows
 from http_load import HttpRow, http_rows
 from ingest import IngestRow, find_source, ingest_row
 from latency import LatencyRow, latency_rows
+from live import LiveFigures, as_dict, live_figures, live_lines
 from relevance import RelevanceRow, explain_cost, relevance_rows
 from report import cluster_lines, scale_lines, throughput_lines
 from scale import VectorRow, hybrid_at_scale, vector_rows
@@ -122,6 +123,7 @@ class Results:
     ingest: IngestRow | None = None
     cluster: dict[str, Any] = field(default_factory=dict)
     adaptive: list[AdaptiveRow] = field(default_factory=list)
+    live: LiveFigures | None = None
     # When each section was last measured: `--only` runs leave the other sections' figures.
     measured: dict[str, str] = field(default_factory=dict)
 
@@ -171,6 +173,7 @@ def write_results(results: Results) -> None:
             for r in relevance
         ]
     lines += adaptive_lines(results.adaptive)
+    lines += live_lines(results.live)
     if explain:
         extra = explain["explain"] - explain["plain"]
         lines += [
@@ -246,6 +249,7 @@ def write_results(results: Results) -> None:
         "ingest": asdict(results.ingest) if results.ingest else None,
         "cluster": results.cluster,
         "adaptive": [asdict(r) for r in results.adaptive],
+        "live": as_dict(results.live),
         "measured": results.measured,
     }
     (REPO / "benchmarks" / "results.json").write_text(json.dumps(payload, indent=2))
@@ -292,6 +296,7 @@ def load_results(path: Path) -> Results:
         ingest=IngestRow(**ingest) if ingest else None,
         cluster=saved.get("cluster") or {},
         adaptive=[AdaptiveRow(**r) for r in saved.get("adaptive", [])],
+        live=LiveFigures(**saved["live"]) if saved.get("live") else None,
         measured=saved.get("measured") or {},
     )
 
@@ -332,6 +337,7 @@ SECTIONS = (
     "scale",
     "ingest",
     "http",
+    "live",
     "cluster",
 )
 
@@ -379,6 +385,9 @@ def run_section(section: str, results: Results, dataset_dir: Path, args: Any) ->
     if section == "adaptive":
         home = (REPO / args.index_home).resolve()
         results.adaptive = adaptive_rows(dataset_dir.parent, home)
+        return
+    if section == "live":
+        results.live = live_figures(dataset_dir)
         return
     home = (REPO / args.index_home).resolve()
     dataset = load_beir(dataset_dir, args.split)

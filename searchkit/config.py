@@ -99,7 +99,7 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1, description="title and text of one written document"
     )
     max_batch_bytes: int = Field(
-        default=16 * 1024 * 1024, ge=1, description="a JSON array of documents (NDJSON: per line)"
+        default=64 * 1024 * 1024, ge=1, description="one POST /documents body (JSON or NDJSON)"
     )
     # HTTP service
     max_body_bytes: int = Field(default=16 * 1024, ge=1, description="request body limit")

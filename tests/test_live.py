@@ -228,3 +228,15 @@ def test_writes_to_a_sharded_home_go_to_their_shards_and_show_at_once(tmp_path: 
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_put_body_is_limited_as_a_document_not_as_a_query(client: TestClient) -> None:
+    with client:
+        settings = client.app.state.settings  # type: ignore[attr-defined]
+        over_query_limit = {"text": "otters " * (settings.max_body_bytes // 7 + 10)}
+        answer = client.put("/documents/long", json=over_query_limit, headers=AUTH)
+        # Past the 16 KiB query limit, the document's own limit (2,000 bytes here) answers.
+        assert answer.status_code == 400 and "limit is 2000" in answer.json()["detail"]
+        fits = client.put("/documents/long?refresh=wait", json={"text": "otters " * 250},
+                          headers=AUTH)  # fmt: skip
+        assert fits.status_code == 200

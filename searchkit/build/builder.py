@@ -328,8 +328,8 @@ def _check_size(job: Job, allow_shrink: bool) -> None:
             f"the new index would hold {new} documents where the live one holds {live}; "
             "if that is intended, pass --allow-shrink"
         )
-    knowingly = live or job.only is not None or job.live is not None  # live deletions, say
-    if not job.texts and not (allow_shrink and knowingly):
+    knowingly = allow_shrink and (live or job.only is not None)
+    if not job.texts and not (knowingly or job.live is not None):  # live deletions, say
         names = ", ".join(str(s) for s in job.sources)
         supported = " ".join(sorted(SUPPORTED_SUFFIXES))
         raise SourceError(f"no indexable documents in {names} (supported: {supported})")

@@ -7,6 +7,9 @@ that was deleted. A delta generation holds only what was written since its full 
 
 from __future__ import annotations
 
+import contextlib
+
+from ..errors import IndexCorruptError
 from ..records import BuildReport, Document
 from ..storage.live import LiveDocument, LiveStore, live_record
 from ..storage.store import Store
@@ -47,9 +50,15 @@ def live_input(store: Store, delta: bool) -> LiveInput | None:
 
 
 def delta_bases(store: Store) -> set[int]:
-    """The full generations that the newest generations (deltas) read: never pruned."""
-    records = (live_record(store.manifest(n, any_format=True)) for n in store.numbers()[-2:])
-    return {int(record["base"]) for record in records if "base" in record}
+    """The full generations that deltas on disk read: a delta kept (for a rollback, or by a
+    cluster manifest) is never left without its base."""
+    bases = set()
+    for number in store.numbers():
+        with contextlib.suppress(IndexCorruptError):
+            record = live_record(store.manifest(number, any_format=True))
+            if "base" in record:
+                bases.add(int(record["base"]))
+    return bases
 
 
 def nothing_new(store: Store) -> BuildReport:

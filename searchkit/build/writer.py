@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from ..config import Settings
 from ..embed import Encoder, load_encoder
-from ..errors import UserInputError
+from ..errors import BuildLockedError, StorageError, UserInputError
 from ..records import BuildReport
 from ..storage.live import LiveStore, live_record
 from ..storage.sharded import ShardedStore
@@ -30,6 +31,7 @@ from .builder import build_index, live_sources
 from .sharded_writes import refresh_sharded, shown
 
 MAX_ID_CHARS = 512
+WAIT_SECONDS = 60.0  # wait_visible gives up after this long
 FIELDS = {"id", "title", "text", "metadata"}
 
 
@@ -87,20 +89,45 @@ class IndexWriter:
         return int(record.get("seq", 0)), current
 
     def flush(self) -> BuildReport | None:
-        """Make every acknowledged write searchable now (None: they all are already)."""
+        """Make every acknowledged write searchable now (None: they all are already).
+        Raises ``BuildLockedError`` while another process builds (``wait_visible`` waits)."""
         with self._refreshing:  # one refresh per process at a time; the build lock does the rest
-            if self.visible() >= self.logged():
-                return None
-            if is_sharded(self.home):
-                version = refresh_sharded(self.home, self.settings, self._encoder())
-                return None if version is None else self._sharded_report(version)
-            store = Store(self.home)
-            if store.current() is None:  # the first documents of a new index
-                return self._build(full=True)
-            report = self._build(full=False)
-            if report.published and self._delta_documents() > self.settings.compact_documents:
-                return self.compact()
-            return report
+            return self._refresh()
+
+    def wait_visible(self, seq: int, timeout: float = WAIT_SECONDS) -> int:
+        """Refresh until write ``seq`` is searchable, waiting out another thread's refresh or
+        another process's build; returns the generation that shows it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            shown, generation = self.visible_generation()
+            if shown >= seq:
+                return generation
+            if self._refreshing.acquire(timeout=max(0.0, min(0.1, deadline - time.monotonic()))):
+                try:
+                    self._refresh()
+                except BuildLockedError:  # a refresh or a build elsewhere will show it
+                    time.sleep(0.02)
+                finally:
+                    self._refreshing.release()
+        raise StorageError(
+            f"write {seq} is durable but not searchable after {timeout:.0f} s: a build is "
+            "taking long; it shows at the next refresh"
+        )
+
+    def _refresh(self) -> BuildReport | None:
+        """A refresh, under ``_refreshing``: a delta, a compaction past ``compact_documents``,
+        or on a sharded home the shards' refreshes and one cluster manifest."""
+        if self.visible() >= self.logged():
+            return None
+        if is_sharded(self.home):
+            version = refresh_sharded(self.home, self.settings, self._encoder())
+            return None if version is None else self._sharded_report(version)
+        if Store(self.home).current() is None:  # the first documents of a new index
+            return self._build(full=True)
+        report = self._build(full=False)
+        if report.published and self._delta_documents() > self.settings.compact_documents:
+            return self.compact()
+        return report
 
     def compact(self) -> BuildReport:
         """Fold the delta into a full generation: the sources and every live document (on a
@@ -125,7 +152,8 @@ class IndexWriter:
             self.home,
             self.settings,
             self._encoder(),
-            allow_shrink=True,  # deletions are the user's intent; files are read as a rebuild
+            # The shrink guard stays: deletions already count in the live view it compares with,
+            # so only files gone missing (an emptied or unmounted source) trip it.
             delta=not full,
         )
 

@@ -49,8 +49,7 @@ def _write(index: Path | None, json_output: bool, verb: str, count: int, write: 
     started = time.perf_counter()
     writer = IndexWriter(settings.index_dir, settings)
     seq = write(writer)
-    writer.flush()
-    generation = writer.visible_generation()[1]
+    generation = writer.wait_visible(seq)  # waits out a server's refresh or a rebuild
     if json_output:
         print(json.dumps({"seq": seq, "documents": count, "generation": generation}))
         return

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from ..choices import Mode
 from ..config import Settings
-from ..records import Fused, Hit
+from ..records import Fused, Hit, Ranked
 from ..storage.lexical import TermStats
 from ..storage.live import live_record
 from ..storage.sharded import global_id, split_id
@@ -195,12 +195,29 @@ class LayeredShard:
     ) -> Done[Legs]:
         if mode != "vector" and not options.get("syntax") and options.get("term_stats") is None:
             options = {**options, "term_stats": self._term_stats(text)}
-        base = self.base.candidates(text, mode, depth + len(self.hidden), **options)
+        visible = self._visible_base(text, mode, depth, options)
         delta = self.delta.candidates(text, mode, depth, **options)
-        visible = [[r for r in leg if r.passage_id not in self.hidden][:depth] for leg in base]
         return Done(
             (merge_leg([visible[0], delta[0]], depth), merge_leg([visible[1], delta[1]], depth))
         )
+
+    def _visible_base(
+        self, text: str, mode: Mode, depth: int, options: dict[str, Any]
+    ) -> tuple[list[Ranked], list[Ranked]]:
+        """The base's top ``depth`` of each leg without hidden passages: asked for a little
+        more than ``depth``, and for more only while hidden passages crowd a leg out."""
+        most = depth + len(self.hidden)
+        asked = min(most, 2 * depth)
+        while True:
+            legs = self.base.candidates(text, mode, asked, **options)
+            visible = [[r for r in leg if r.passage_id not in self.hidden] for leg in legs]
+            crowded = any(
+                len(shown) < depth and len(leg) == asked
+                for shown, leg in zip(visible, legs, strict=True)
+            )
+            if not crowded or asked >= most:
+                return visible[0][:depth], visible[1][:depth]
+            asked = min(most, 2 * asked)
 
     def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
         hits: list[Hit | None] = [None] * len(page)

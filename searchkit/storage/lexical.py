@@ -37,7 +37,12 @@ _STOPWORDS = ("english", "russian")
 _CJK_NAMES = ("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA", "KATAKANA")
 # _WORD_PATTERN in Python's terms, for highlighting: one CJK character, or letters and digits
 # (not underscores) joined by inner apostrophes of either kind.
-_PY_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ebef"
+_PY_CJK = (  # Han, Hiragana and Katakana as the Unicode Script property assigns them
+    "\u2e80-\u2e99\u2e9b-\u2ef3\u2f00-\u2fd5\u3005\u3007\u3021-\u3029\u3038-\u303b"
+    "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fd-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufa6d\ufa70-\ufad9\uff66-\uff6f\uff71-\uff9d"
+    "\U00020000-\U0002ebef\U00030000-\U0003134f"
+)
 _PY_LETTERS = rf"[^\W_{_PY_CJK}]"
 _APOSTROPHE_CHARS = "'\u2019\u02bc\u2018"
 _PY_WORD = re.compile(rf"[{_PY_CJK}]|{_PY_LETTERS}+(?:[{_APOSTROPHE_CHARS}]{_PY_LETTERS}+)*")

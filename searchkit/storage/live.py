@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .catalog import Catalog
 from .generation import CATALOG
@@ -72,7 +72,7 @@ class LiveStore:
         self._log = self.root / _LOG
         self._end = 0  # where the last batch read from the log ends
         self._seq = 0  # the last acknowledged sequence number seen
-        self._inode = -1  # the log file read: forget_through replaces it
+        self._head = b""  # the log's first line: forget_through writes a new, unique one
 
     @staticmethod
     def exists(home: Path) -> bool:
@@ -84,9 +84,7 @@ class LiveStore:
         with self._threads, self._file_lock():
             self._scan()  # other processes may have written since
             seq = self._seq + 1
-            body = json.dumps({"seq": seq, "upserts": upserts, "deletes": deletes})
-            data = body.encode()
-            line = f"{len(data)}:{zlib.crc32(data):08x}:".encode() + data + b"\n"
+            line = _line({"seq": seq, "upserts": upserts, "deletes": deletes})
             with self._log.open("r+b") as log:
                 log.truncate(self._end)  # a torn line left by a crash goes first
                 log.seek(self._end)
@@ -106,40 +104,35 @@ class LiveStore:
             return self._seq
 
     def batches(self, after: int) -> list[Batch]:
-        """The whole batches logged after sequence number ``after``."""
+        """The whole batches logged after sequence number ``after`` (read under the log's
+        lock: a line being written is never taken before it is fsynced)."""
         if not self._log.exists():
             return []
-        return [batch for batch, _ in self._read(0) if batch.seq > after]
+        with self._threads, self._file_lock(), self._log.open("rb") as log:
+            return [batch for batch, _ in _lines(log) if batch.seq > after]
 
     def forget_through(self, seq: int) -> None:
         """Drop the batches up to ``seq`` from the log once they are held elsewhere (the
-        documents, or a sharded home's shards). The newest line always stays: it carries the
-        sequence number the next write follows."""
+        documents, or a sharded home's shards). A first line marks the cut: it carries the
+        sequence number the next write follows, and a random token, so that every process
+        sees that the log was replaced (``_scan``)."""
         with self._threads, self._file_lock():
-            lines = list(self._read(0))
-            kept = [line for batch, line in lines if batch.seq > seq] or [
-                line for _, line in lines[-1:]
-            ]
-            atomic_write(self._log, b"".join(kept))
-            self._inode = -1  # read it again from the start
+            with self._log.open("rb") as log:
+                kept = [line for batch, line in _lines(log) if batch.seq > seq]
+            mark = _line({"seq": seq, "upserts": [], "deletes": [], "mark": os.urandom(8).hex()})
+            atomic_write(self._log, mark + b"".join(kept))
 
     def _scan(self) -> None:
-        """Read what was logged since the last scan (from the start if the log was replaced)."""
-        inode = self._log.stat().st_ino
-        if inode != self._inode:
-            self._inode, self._end, self._seq = inode, 0, 0
-        for batch, line in self._read(self._end):
-            self._end += len(line)
-            self._seq = batch.seq
-
-    def _read(self, start: int) -> Iterator[tuple[Batch, bytes]]:
+        """Read what was logged since the last scan: from the start if the log was replaced
+        (its first line changed), all through one open file."""
         with self._log.open("rb") as log:
-            log.seek(start)
-            for line in log:
-                batch = _parse(line)
-                if batch is None:
-                    return  # a torn last line: never acknowledged
-                yield batch, line
+            head = log.readline()
+            if head != self._head:
+                self._head, self._end, self._seq = head, 0, 0
+            log.seek(self._end)
+            for batch, line in _lines(log):
+                self._end += len(line)
+                self._seq = max(self._seq, batch.seq)
 
     @contextmanager
     def _file_lock(self) -> Iterator[None]:
@@ -255,6 +248,21 @@ def shown_counts(home: Path, number: int) -> dict[str, int]:
 def _applied(db: sqlite3.Connection) -> int:
     row = db.execute("SELECT value FROM state WHERE key = 'applied'").fetchone()
     return int(row[0]) if row else 0
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    data = json.dumps(record).encode()
+    return f"{len(data)}:{zlib.crc32(data):08x}:".encode() + data + b"\n"
+
+
+def _lines(log: BinaryIO) -> Iterator[tuple[Batch, bytes]]:
+    """The whole lines of ``log`` from where it stands, up to a torn last one (a crash in the
+    middle of a write, never acknowledged)."""
+    for line in log:
+        batch = _parse(line)
+        if batch is None:
+            return
+        yield batch, line
 
 
 def _parse(line: bytes) -> Batch | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import IndexCorruptError, IndexNotFoundError
 from .generation import MANIFEST
-from .live import shown_counts
+from .live import live_record, shown_counts
 from .store import SHARDED_POINTER, Store, atomic_write, is_sharded, read_pointer, sha256_file
 
 _MANIFEST_NAME = re.compile(r"^c(\d{6})$")
@@ -127,12 +127,16 @@ class ShardedStore:
         }
 
     def pinned(self, shard: int) -> set[int]:
-        """Generations of ``shard`` the live cluster manifest names (never to be pruned)."""
+        """Generations of ``shard`` the live cluster manifest names, and their bases if they
+        are deltas (never to be pruned)."""
         version = self.current()
         if version is None:
             return set()
         shards = self.manifest(version)["shards"]
-        return {entry["generation"] for entry in shards if entry["shard"] == shard}
+        named = {entry["generation"] for entry in shards if entry["shard"] == shard}
+        store = Store(self.shard_home(shard))
+        bases = {live_record(store.manifest(g, any_format=True)).get("base") for g in named}
+        return named | {int(base) for base in bases if base is not None}  # a delta's base too
 
     def files(self, manifest: dict[str, Any]) -> dict[str, int]:
         """Bytes per file name, summed over the shard generations ``manifest`` names."""

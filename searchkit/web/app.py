@@ -56,10 +56,9 @@ def create_app(
         app.state.live = engines() if engines else LiveEngine(settings.index_dir, settings)
         app.state.latencies = deque(maxlen=LATENCY_WINDOW)
         app.state.writer = IndexWriter(settings.index_dir, settings)
-        stop = None if engines else start_refresher(app.state.writer, settings.refresh_interval)
+        stop = start_refresher(app.state.writer, settings.refresh_interval)
         yield
-        if stop is not None:
-            stop.set()
+        stop.set()
 
     # Swagger UI and ReDoc from files in the fastapi-offline wheel: /docs works offline.
     app = FastAPIOffline(
@@ -69,10 +68,13 @@ def create_app(
     )
     app.state.settings = settings
     app.state.ray_address = ray_address
-    # POST /documents streams large loads and limits each line itself (write_routes).
-    app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt={("POST", "/documents")}
-    )
+    # Written documents are larger than queries: POST /documents streams large loads and
+    # limits them itself (write_routes); PUT takes one document and its JSON around it.
+    limits = {
+        ("POST", "/documents"): None,
+        ("PUT", "/documents/"): settings.max_document_bytes + 64 * 1024,
+    }
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, limits=limits)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins)
     app.add_exception_handler(SearchkitError, _searchkit_error)  # type: ignore[arg-type]

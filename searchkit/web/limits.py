@@ -13,20 +13,25 @@ JSON = b"application/json"
 
 
 class BodyLimitMiddleware:
-    def __init__(
-        self, app: Any, max_bytes: int, exempt: frozenset[tuple[str, str]] | set[tuple[str, str]]
-    ) -> None:
+    """``max_bytes`` for every request body, but the routes ``limits`` names (method and path
+    prefix) get their own limit, or none where the route limits what it reads itself."""
+
+    def __init__(self, app: Any, max_bytes: int, limits: dict[tuple[str, str], int | None]) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.exempt = frozenset(exempt)  # (method, path) of routes that limit bodies themselves
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) in self.exempt:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope["method"], scope["path"])
+        if limit is None:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send, self.max_bytes)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(send, limit)
             return
         # Read the body up to the limit before the app sees any of it (covers chunked bodies).
         messages: list[Message] = []
@@ -37,8 +42,8 @@ class BodyLimitMiddleware:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await _too_large(send, self.max_bytes)
+            if size > limit:
+                await _too_large(send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -49,6 +54,12 @@ class BodyLimitMiddleware:
         if size and b"content-type" not in dict(scope.get("headers") or []):
             scope = {**scope, "headers": [*scope["headers"], (b"content-type", JSON)]}
         await self.app(scope, replay, send)
+
+    def _limit(self, method: str, path: str) -> int | None:
+        for (route_method, prefix), limit in self.limits.items():
+            if method == route_method and path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
 
 async def _too_large(send: Any, limit: int) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -26,7 +25,6 @@ log = logging.getLogger("searchkit")
 router = APIRouter(dependencies=[Depends(require_admin)])
 _errors = documented(400, 401, 403, 413, 422, 503)
 NDJSON = ("application/x-ndjson", "application/jsonlines", "application/ndjson")
-WAIT_SECONDS = 60.0  # ?refresh=wait gives up (503) after this long
 Refresh = Annotated[
     Literal["false", "wait"],
     Query(description="`wait`: answer once the write is searchable, not only durable"),
@@ -57,7 +55,7 @@ async def post_documents(request: Request, refresh: Refresh = "false") -> JSONRe
     settings = request.app.state.settings
     line_limit = settings.max_document_bytes + 64 * 1024  # a document and its JSON around it
     if request.headers.get("content-type", "").split(";")[0].strip() in NDJSON:
-        documents = await _ndjson(request, line_limit)
+        documents = await _ndjson(request, line_limit, settings.max_batch_bytes)
     else:
         documents = _array(await _body(request, settings.max_batch_bytes))
     writer = _writer(request)
@@ -78,6 +76,8 @@ def start_refresher(writer: IndexWriter, interval: float) -> threading.Event:
                 pass  # another worker's refresh, or a rebuild: writes wait in the log
             except SearchkitError as exc:
                 log.error("refreshing live documents failed: %s", exc)
+            except Exception:  # a bug: say so, and keep refreshing
+                log.exception("refreshing live documents failed")
 
     threading.Thread(target=refresh, name="searchkit-refresh", daemon=True).start()
     return stop
@@ -91,25 +91,11 @@ def _writer(request: Request) -> IndexWriter:
 def _written(request: Request, seq: int, refresh: str) -> JSONResponse:
     if refresh != "wait":
         return JSONResponse({"seq": seq, "visible": False, "generation": None}, 202)
-    generation = _wait_visible(_writer(request), seq)
+    generation = _writer(request).wait_visible(seq)
     return JSONResponse(
         {"seq": seq, "visible": True, "generation": generation},
         headers={"X-Index-Generation": str(generation)},
     )
-
-
-def _wait_visible(writer: IndexWriter, seq: int) -> int:
-    """Refresh until the write ``seq`` is searchable; the generation that shows it."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while time.monotonic() < deadline:
-        shown, generation = writer.visible_generation()
-        if shown >= seq:
-            return generation
-        try:
-            writer.flush()
-        except BuildLockedError:  # a refresh or a rebuild elsewhere: it will show the write
-            time.sleep(0.02)
-    raise SearchkitError(f"write {seq} is durable but not searchable after {WAIT_SECONDS} s")
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -121,13 +107,17 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _ndjson(request: Request, line_limit: int) -> list[dict[str, Any]]:
-    """Documents from NDJSON, read as it streams in; a line over ``line_limit`` bytes is
-    refused before the rest arrives, an invalid line refuses the whole batch."""
+async def _ndjson(request: Request, line_limit: int, limit: int) -> list[dict[str, Any]]:
+    """Documents from NDJSON, read as it streams in; a line over ``line_limit`` bytes, or a
+    body over ``limit``, is refused before the rest arrives, an invalid line refuses the
+    whole batch."""
     documents: list[dict[str, Any]] = []
     pending = bytearray()
-    number = 0
+    number = size = 0
     async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
         pending += chunk
         *lines, rest = pending.split(b"\n")
         pending = bytearray(rest)
