@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import Settings
 from ..embed import Encoder, load_encoder
-from ..errors import BuildLockedError, StorageError, UserInputError
+from ..errors import BuildLockedError, UserInputError
 from ..records import BuildReport
 from ..storage.live import LiveStore, live_record
 from ..storage.sharded import ShardedStore
@@ -31,7 +31,7 @@ from .builder import build_index, live_sources
 from .sharded_writes import refresh_sharded, shown
 
 MAX_ID_CHARS = 512
-WAIT_SECONDS = 60.0  # wait_visible gives up after this long
+WAIT_SECONDS = 600.0  # wait_visible gives up after this long (a bulk load encodes first)
 FIELDS = {"id", "title", "text", "metadata"}
 
 
@@ -94,25 +94,25 @@ class IndexWriter:
         with self._refreshing:  # one refresh per process at a time; the build lock does the rest
             return self._refresh()
 
-    def wait_visible(self, seq: int, timeout: float = WAIT_SECONDS) -> int:
+    def wait_visible(self, seq: int, timeout: float = WAIT_SECONDS) -> int | None:
         """Refresh until write ``seq`` is searchable, waiting out another thread's refresh or
-        another process's build; returns the generation that shows it."""
+        another process's build; the generation that shows it, or None after ``timeout``
+        seconds (the write stays durable and shows at a later refresh)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while True:
             shown, generation = self.visible_generation()
             if shown >= seq:
                 return generation
-            if self._refreshing.acquire(timeout=max(0.0, min(0.1, deadline - time.monotonic()))):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            if self._refreshing.acquire(timeout=min(0.1, remaining)):
                 try:
                     self._refresh()
                 except BuildLockedError:  # a refresh or a build elsewhere will show it
                     time.sleep(0.02)
                 finally:
                     self._refreshing.release()
-        raise StorageError(
-            f"write {seq} is durable but not searchable after {timeout:.0f} s: a build is "
-            "taking long; it shows at the next refresh"
-        )
 
     def _refresh(self) -> BuildReport | None:
         """A refresh, under ``_refreshing``: a delta, a compaction past ``compact_documents``,

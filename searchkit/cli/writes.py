@@ -53,10 +53,13 @@ def _write(index: Path | None, json_output: bool, verb: str, count: int, write: 
     if json_output:
         print(json.dumps({"seq": seq, "documents": count, "generation": generation}))
         return
-    stdout.print(
-        f"{plural(count, 'document')} {verb} (write {seq}); searchable in generation "
-        f"{generation} of {settings.index_dir}/ ({time.perf_counter() - started:.1f} s)."
+    where = (
+        f"searchable in generation {generation} of {settings.index_dir}/"
+        if generation is not None
+        else "durable, and searchable once the build now running ends"
     )
+    seconds = time.perf_counter() - started
+    stdout.print(f"{plural(count, 'document')} {verb} (write {seq}); {where} ({seconds:.1f} s).")
 
 
 def _read_lines(file: str) -> list[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 Writes need the bearer token of ``/admin``. A write answers once it is durable (202, with its
 sequence number); with ``?refresh=wait`` once it is searchable (200, with the generation that
-shows it). Every worker refreshes every ``refresh_interval`` (``build.writer``).
+shows it), or after ten minutes of waiting 202 as without. Every worker refreshes every
+``refresh_interval`` (``build.writer``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,8 @@ def _written(request: Request, seq: int, refresh: str) -> JSONResponse:
     if refresh != "wait":
         return JSONResponse({"seq": seq, "visible": False, "generation": None}, 202)
     generation = _writer(request).wait_visible(seq)
+    if generation is None:  # durable, and searchable at a later refresh
+        return JSONResponse({"seq": seq, "visible": False, "generation": None}, 202)
     return JSONResponse(
         {"seq": seq, "visible": True, "generation": generation},
         headers={"X-Index-Generation": str(generation)},
