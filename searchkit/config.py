@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     max_syntax_terms: int = Field(default=64, ge=1, description="terms in syntax mode")
     # Live documents (written through HTTP, Python or `searchkit add`)
     refresh_interval: float = Field(
-        default=1.0, gt=0, description="seconds: a server makes new writes searchable this often"
+        default=1.0, gt=0, description="seconds: a server makes new writes searchable within it"
     )
     compact_documents: int = Field(
         default=1000, ge=1, description="a refresh folds the delta in once it holds more"

@@ -65,12 +65,14 @@ async def post_documents(request: Request, refresh: Refresh = "false") -> JSONRe
 
 
 def start_refresher(writer: IndexWriter, interval: float) -> threading.Event:
-    """Refresh in the background every ``interval`` seconds; set the event to stop. Each
-    worker runs one: the build lock lets one at a time through, the others skip a turn."""
+    """Make writes searchable within ``interval`` seconds, in the background; set the event
+    to stop. It looks twice per interval, so that a write that just missed one refresh shows
+    after the next, refresh time included. Each worker runs one: the build lock lets one at a
+    time through, the others skip a turn."""
     stop = threading.Event()
 
     def refresh() -> None:
-        while not stop.wait(interval):
+        while not stop.wait(interval / 2):
             try:
                 writer.flush()
             except BuildLockedError:
