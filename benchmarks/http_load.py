@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -24,6 +24,7 @@ class HttpRow:
     rps: float
     p50_ms: float
     p95_ms: float
+    workers: int = 1
 
 
 def _free_port() -> int:
@@ -65,14 +66,22 @@ def _load(url: str, queries: list[str], mode: str, clients: int, seconds: float)
 
 
 def http_rows(index: Path, queries: list[str], seconds: float = 15.0) -> list[HttpRow]:
-    """Serve ``index`` with one worker and measure each (mode, clients) pair in turn."""
+    """Serve ``index`` with one worker (1 and 8 clients), then with two (8 clients)."""
+    rows = _serve_and_load(index, queries, seconds, workers=1, clients=(1, 8))
+    return rows + _serve_and_load(index, queries, seconds, workers=2, clients=(8,))
+
+
+def _serve_and_load(
+    index: Path, queries: list[str], seconds: float, *, workers: int, clients: tuple[int, ...]
+) -> list[HttpRow]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port)],
+        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port),
+         "--workers", str(workers)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-    )
+    )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -84,14 +93,14 @@ def http_rows(index: Path, queries: list[str], seconds: float = 15.0) -> list[Ht
             if time.monotonic() > deadline:
                 raise RuntimeError("server did not start")
             time.sleep(0.2)
-        for query in queries[:20]:  # load the model and warm the caches
+        for query in queries[: 20 * workers]:  # load the models and warm the caches
             httpx.get(url + "/search", params={"q": query}, timeout=60)
         rows = []
         for mode in ("bm25", "hybrid"):
-            for clients in (1, 8):
-                row = _load(url, queries, mode, clients, seconds)
+            for count in clients:
+                row = replace(_load(url, queries, mode, count, seconds), workers=workers)
                 print(
-                    f"HTTP {mode:<6} {clients} clients: {row.rps:7.1f} req/s  "
+                    f"HTTP {mode:<6} {workers} worker(s), {count} clients: {row.rps:7.1f} req/s  "
                     f"p50 {row.p50_ms:6.1f} ms  p95 {row.p95_ms:6.1f} ms  "
                     f"({row.requests} requests, {row.failures} failed)"
                 )

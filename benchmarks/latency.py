@@ -4,6 +4,7 @@ index, single-threaded and interleaved query by query (issue 6's first goal)."""
 from __future__ import annotations
 
 import os
+import sqlite3
 import statistics
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import tantivy
 import torch
 from sentence_transformers import SentenceTransformer
 
+from searchkit.config import Settings
 from searchkit.embed.model import resolve_model
 from searchkit.search.engine import SearchEngine
 from searchkit.storage.lexical import ANALYZER_NAME, analyzer, query_terms
@@ -41,7 +43,8 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
     # Single-threaded, every component alike: searchkit's query encoder uses one thread already.
     torch.set_num_threads(1)
     faiss.omp_set_num_threads(1)
-    engine = SearchEngine.open(index)
+    # No query cache: every mode encodes the query it is timed on, as a new query would.
+    engine = SearchEngine.open(index, Settings(query_cache=0))
     root = Store(engine.home).path(engine.generation)
     raw_index = tantivy.Index.open(str(root / "lexical"))
     raw_index.register_tokenizer(ANALYZER_NAME, analyzer())
@@ -57,9 +60,25 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
         ]
         return searcher.search(tantivy.Query.boolean_query(clauses), CANDIDATES).hits
 
+    catalog = sqlite3.connect(str(root / "passages.sqlite"), check_same_thread=False)
+
+    def raw_tantivy_page(text: str) -> object:
+        """What a bm25 page needs at the least: the same analyzer, the top 10, their texts."""
+        clauses = [
+            (tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", term))
+            for term in query_terms(text)
+        ]
+        hits = searcher.search(tantivy.Query.boolean_query(clauses), 10).hits
+        ids = searcher.fast_field_values("pid", [address for _, address in hits])
+        marks = ",".join("?" * len(ids))
+        return catalog.execute(
+            f"SELECT id, text FROM passages WHERE id IN ({marks})", ids
+        ).fetchall()
+
     probe = np.asarray(model.encode(["warm up"], normalize_embeddings=True), dtype=np.float32)
     steps: dict[str, Callable[[str], object]] = {
         "raw tantivy search": raw_tantivy,
+        "raw tantivy top 10 + texts": raw_tantivy_page,
         "raw FAISS search": lambda _: vectors.search(probe, CANDIDATES),
         "raw sentence-transformers encode": lambda text: model.encode(
             [text], normalize_embeddings=True

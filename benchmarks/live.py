@@ -85,8 +85,9 @@ def live_lines(figures: LiveFigures | None) -> list[str]:
         "",
         "## Live documents (issue 17)",
         "",
-        "`searchkit serve` (1 worker, refresh every 1 s) on loopback; `python benchmarks/run.py "
-        "--only live`. Goals: a one-document upsert acknowledged at p50 <= 50 ms plus its "
+        "`searchkit serve` (1 worker, writes shown within the default 1 s refresh interval) "
+        "on loopback; `python benchmarks/run.py --only live`. Goals: a one-document upsert "
+        "acknowledged at p50 <= 50 ms plus its "
         "encoding (here it is acknowledged before any encoding), visible within 1 s at p99; "
         "a bulk NDJSON load at >= 0.8x `searchkit index` throughput; query p95 during 20 "
         "writes/s <= 1.5x idle.",

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     compact_documents: int = Field(
         default=1000, ge=1, description="a refresh folds the delta in once it holds more"
     )
+    query_cache: int = Field(
+        default=4096, ge=0, description="query vectors a process keeps for repeated queries"
+    )
     max_document_bytes: int = Field(
         default=1024 * 1024, ge=1, description="title and text of one written document"
     )

@@ -110,6 +110,14 @@ def test_the_cache_is_bounded_and_keyed_by_the_model() -> None:
         shared.encode(["a"])[0][0] = 1.0  # shared with other threads: never written
 
 
+def test_a_cache_of_size_zero_keeps_nothing() -> None:
+    inner = SlowEncoder()
+    shared = SharedQueryEncoder(inner, cache_size=0)
+    shared.encode(["a"])
+    shared.encode(["a"])
+    assert inner.batches == [["a"], ["a"]]
+
+
 def test_several_texts_go_straight_through() -> None:
     inner = SlowEncoder()
     shared = SharedQueryEncoder(inner)

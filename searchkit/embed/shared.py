@@ -49,9 +49,11 @@ class SharedQueryEncoder:
         self.passes = 0  # forward passes run for queries (for tests and benchmarks)
 
     @classmethod
-    def around(cls, encoder: Encoder) -> SharedQueryEncoder:
+    def around(cls, encoder: Encoder, cache_size: int = CACHE_SIZE) -> SharedQueryEncoder:
         """``encoder`` shared, unless it is already."""
-        return encoder if isinstance(encoder, SharedQueryEncoder) else cls(encoder)
+        if isinstance(encoder, SharedQueryEncoder):
+            return encoder
+        return cls(encoder, cache_size=cache_size)
 
     # The Encoder protocol, as the wrapped encoder answers it.
     @property
@@ -142,6 +144,8 @@ class SharedQueryEncoder:
             self._turn.notify_all()
 
     def _remember(self, key: tuple[str, str], vector: NDArray[np.float32]) -> None:
+        if self._cache_size == 0:
+            return
         self._cache[key] = vector
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)

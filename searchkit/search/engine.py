@@ -269,7 +269,8 @@ class SearchEngine:
             )
             check_model(encoder, self.manifest["model"], self.home)
             # Threads of a server share passes and a cache of recent queries.
-            self._encoder, self._encoder_checked = SharedQueryEncoder.around(encoder), True
+            shared = SharedQueryEncoder.around(encoder, self.settings.query_cache)
+            self._encoder, self._encoder_checked = shared, True
         return self._encoder
 
     @property
