@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
-from ..embed import Encoder
+from ..embed import Encoder, load_encoder
 from ..records import Document
 from ..storage.live import Batch, LiveStore, live_record
 from ..storage.sharded import ShardedStore, shard_of
@@ -42,6 +42,21 @@ def refresh_sharded(home: Path, settings: Settings, encoder: Encoder) -> int | N
         )
         log.forget_through(batches[-1].seq)  # the shards' logs hold them now
     return version
+
+
+def route_pending(home: Path, settings: Settings) -> None:
+    """Before a rebuild of the sharded home: every logged live write refreshed onto its shards.
+    The shard builds fold the shards' logs, so a batch half routed by a refresh that crashed
+    would otherwise show half."""
+    cluster = ShardedStore(home)
+    if cluster.current() is not None and LiveStore.exists(cluster.home):
+        refresh_sharded(cluster.home, settings, load_encoder(settings))
+
+
+def live_shown(cluster: ShardedStore) -> dict[str, Any] | None:
+    """The live cluster manifest's "live" entry, for the next one to carry on."""
+    version = cluster.current()
+    return (live_record(cluster.manifest(version)) or None) if version is not None else None
 
 
 def shown(home: Path) -> tuple[int, int]:

@@ -25,14 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..build.builder import build_index, document_base
 from ..build.reuse import EmbeddingReuse
-from ..build.sharded_writes import refresh_sharded
+from ..build.sharded_writes import live_shown, route_pending
 from ..config import Settings
 from ..embed import Encoder, ModelFolder, load_encoder, passage_backend
 from ..errors import SearchkitError, SourceError, UserInputError
 from ..ingest.documents import iter_documents
 from ..ingest.passages import embedded_passages
 from ..storage.catalog import content_hash
-from ..storage.live import LiveStore, live_record
 from ..storage.sharded import ShardedStore, shard_of
 from ..storage.store import Store
 from .precomputed import PrecomputedEncoder
@@ -92,10 +91,7 @@ def cluster_rebuild(
     cluster = ShardedStore(home)
     stage = on_stage or (lambda _: None)
     seconds: dict[str, float] = {}
-    if cluster.current() is not None and LiveStore.exists(cluster.home):
-        # Every logged live write reaches its shards first: the shard builds fold the shards'
-        # logs, so a batch half routed by a crashed refresh would show half.
-        refresh_sharded(cluster.home, settings, load_encoder(settings))
+    route_pending(cluster.home, settings)  # no live write half routed into the rebuild
     with Store(cluster.home).build_lock():
         clock = time.perf_counter()
         stage("reading and cutting documents")
@@ -116,11 +112,8 @@ def cluster_rebuild(
         entries, shard_nodes = _build_shards(paths, cluster, settings, shards, vectors, reuse=reuse)
         seconds["shards"] = time.perf_counter() - clock
 
-        previous = cluster.current()
-        shown = live_record(cluster.manifest(previous)) if previous is not None else {}
-        version = cluster.publish(
-            entries, _model_entry(encoder), [str(p) for p in paths], shown or None
-        )
+        names = [str(p) for p in paths]
+        version = cluster.publish(entries, _model_entry(encoder), names, live_shown(cluster))
     return ClusterReport(
         version,
         shards,
