@@ -153,6 +153,8 @@ def test_http_writes_are_acknowledged_then_visible_together(client: TestClient) 
         assert gone.status_code == 200 and gone.json()["generation"] > generation
         assert client.get("/documents/a.txt").status_code == 404
         assert client.get("/search", params={"q": "fileaaa", "mode": "bm25"}).json()["hits"] == []
+        meaning = client.get("/search", params={"q": "engine oil for a motor", "mode": "vector"})
+        assert "a.txt" not in {hit["doc_id"] for hit in meaning.json()["hits"]}  # both legs
 
 
 def test_http_bad_writes_are_4xx_and_write_nothing(client: TestClient) -> None:
