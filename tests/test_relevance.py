@@ -68,6 +68,13 @@ def test_a_leg_the_index_does_not_trust_adds_nothing() -> None:
     assert relevance(fused, "hybrid", evidence, 0.0) == relevance(fused, "bm25", evidence, 0.0)
 
 
+def test_a_vector_leg_that_found_nothing_related_does_not_judge() -> None:
+    bm25 = [Ranked(1, 1, 4.0)]
+    fused = fuse_legs("hybrid", bm25, [], FusionOptions(vector_weight=0.5))
+    evidence = Evidence(4.0, bm25, [], DEPTH)
+    assert relevance(fused, "hybrid", evidence, 0.5) == relevance(fused, "bm25", evidence, 0.5)
+
+
 def test_semantic_highlights_need_more_than_unrelated_text_scores(seeds_index: Path) -> None:
     assert likely_match(0.3)
     assert not likely_match(0.15)

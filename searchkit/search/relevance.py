@@ -12,7 +12,8 @@ Each leg's evidence passes through a logistic curve fitted, for the bundled mode
 hybrid hits of the SciFact train and CISI queries against their judgments (one curve for both
 collections, not one per collection). Hybrid combines the legs as independent evidence (their
 log-odds over the prior add), each counted as far as the index trusts that leg (the share the
-fusion gives it, over the larger share): a leg the self-check found useless adds nothing.
+fusion gives it, over the larger share): a leg the self-check found useless adds nothing, and
+so does a vector leg that found nothing closer than unrelated text for this query.
 Finally a hit never reads as less relevant than one ranked below it.
 """
 
@@ -54,6 +55,8 @@ def relevance(
     ``vector_weight`` is the vector leg's share in the fusion (None: even)."""
     weight = 0.5 if vector_weight is None else vector_weight
     trust = _trust(weight) if mode == "hybrid" else (1.0, 1.0)
+    if mode == "hybrid" and not evidence.vector:  # the vector leg found nothing related:
+        trust = (1.0, 0.0)  # it cannot judge this query (a made-up word, an identifier)
     prior = _logit(PRIOR)
     estimates = []
     for item in items:
