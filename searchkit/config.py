@@ -106,5 +106,7 @@ class Settings(BaseSettings):
     )
     # HTTP service
     max_body_bytes: int = Field(default=16 * 1024, ge=1, description="request body limit")
-    admin_token: str | None = Field(default=None, description="bearer token for /admin routes")
+    admin_token: str | None = Field(
+        default=None, description="bearer token for /admin routes and live writes"
+    )
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")

@@ -78,13 +78,14 @@ def test_version() -> None:
 
 
 def test_help_shows_what_to_type_not_python_types() -> None:
-    commands = ("query", "index", "rebuild", "eval", "tune", "serve", "rollback", "watch")
+    commands = ("query", "index", "rebuild", "eval", "tune", "serve", "rollback", "watch", "add")
     for command in commands:
         done = _searchkit(command, "--help")
         assert done.returncode == 0, command
         for python_words in ("<bool>", "list[", "{"):
             assert python_words not in done.stdout, (command, python_words)
     assert "searchkit query [OPTIONS] TEXT" in _searchkit("query", "--help").stdout
+    assert "<bool>" not in _searchkit("--help").stdout
     assert "KEY=VALUE" in _searchkit("query", "--help").stdout
 
 

@@ -44,6 +44,7 @@ def test_numbers_and_booleans_match_as_stored_and_text_matches_as_text(index: Pa
     assert _found(engine, year=2021) == {"a"}
     assert _found(engine, year="2021") == {"a", "c"}  # a command line's text matches both
     assert _found(engine, open=True) == {"a"}
+    assert _found(engine, open="true") == {"a", "c"}  # --filter open=true: as JSON writes it
     assert _found(engine, open=False) == {"b"}
     assert _found(engine, score=1.0) == {"b"}
     assert _found(engine, score=0.5, open=True) == {"a"}

@@ -52,6 +52,12 @@ class SearchkitGroup(TyperGroup):
         except Exception as exc:  # a bug: still one line, never a traceback
             _fail(f"internal error ({type(exc).__name__}: {exc})", EXIT_ENVIRONMENT_ERROR)
 
+    def get_params(self, ctx: Any) -> Any:
+        params = super().get_params(ctx)
+        for param in params:  # --help and --version of `searchkit` itself
+            _plain_metavar(param, ctx)
+        return params
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
         if command is not None:
@@ -67,14 +73,12 @@ def _plain_metavar(param: Any, ctx: Any) -> None:
     if "list[" in shown:
         item = shown.replace("list[", "").replace("]", "")
         param.display_type = lambda _ctx: item.lower()
-    if param.metavar is not None:
-        return
-    if getattr(param, "is_flag", False):
-        param.metavar = ""
-    elif param.param_type_name == "argument":
-        param.metavar = param.name.upper()
+    if param.param_type_name == "argument":
+        param.metavar = param.metavar or param.name.upper()
         usage = param.metavar + ("..." if param.nargs != 1 else "")
         param._usage_display_name = lambda: usage  # typer writes {TEXT} for a required one
+    elif param.metavar is None and getattr(param, "is_flag", False):
+        param.metavar = ""
 
 
 def _os_error(exc: OSError) -> str:

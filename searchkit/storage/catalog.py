@@ -205,9 +205,12 @@ class Catalog:
                     "AND json_extract(d.metadata, ?) = ?"
                 )
                 args += [path, path, value]
-            else:
-                clauses.append("CAST(json_extract(d.metadata, ?) AS TEXT) = ?")
-                args += [path, value]
+            else:  # as text: a stored boolean reads "true" or "false", as JSON writes it
+                clauses.append(
+                    "CASE json_type(d.metadata, ?) WHEN 'true' THEN 'true' WHEN 'false' "
+                    "THEN 'false' ELSE CAST(json_extract(d.metadata, ?) AS TEXT) END = ?"
+                )
+                args += [path, path, value]
         where = " AND ".join(clauses) or "1"
         rows = self._db.execute(
             f"SELECT p.id FROM passages p JOIN documents d ON d.id = p.document WHERE {where}",
