@@ -4,6 +4,7 @@ rebuilds keep, bad input, and the HTTP and CLI interfaces over the same writer."
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from searchkit import SearchEngine, build_index
 from searchkit.build.writer import IndexWriter
 from searchkit.config import Settings
 from searchkit.embed import Encoder
-from searchkit.errors import UserInputError
+from searchkit.errors import SourceError, UserInputError
 from searchkit.storage.live import LiveStore
 from searchkit.storage.sharded import shard_of
 from searchkit.web import create_app
@@ -242,3 +243,16 @@ def test_a_put_body_is_limited_as_a_document_not_as_a_query(client: TestClient) 
         fits = client.put("/documents/long?refresh=wait", json={"text": "otters " * 250},
                           headers=AUTH)  # fmt: skip
         assert fits.status_code == 200
+
+
+def test_a_compaction_that_fails_leaves_the_delta_serving(tmp_path: Path) -> None:
+    home = _home(tmp_path)
+    writer = IndexWriter(home, Settings(compact_documents=1), HashEncoder())
+    shutil.rmtree(tmp_path / "docs")  # the sources are gone: a compaction cannot read them
+    writer.upsert([{"id": f"x{i}", "text": f"Note x{i}word."} for i in range(2)])
+    with pytest.raises(SourceError, match="source not found"):
+        writer.flush()  # the delta is published first; the compaction after it fails
+    writer.upsert([{"id": "x9", "text": "Note x9word."}])
+    writer.flush()  # no second try right away: the delta keeps serving
+    engine = SearchEngine.open(home, encoder=HashEncoder())
+    assert [_found(engine, f"x{i}word") for i in (0, 1, 9)] == [["x0"], ["x1"], ["x9"]]

@@ -109,7 +109,7 @@ def build_index(
     if isinstance(sources, str | Path):  # one source, not the characters of its name
         sources = [sources]
     source_paths = [Path(s).resolve() for s in sources]
-    for missing in (s for s in source_paths if not s.exists()):
+    for missing in (s for s in source_paths if not s.exists() and not delta):  # a delta reads none
         raise SourceError(f"source not found: {missing}")
     store = Store(Path(index_dir))
     existed = store.home.exists()

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..config import Settings
 from ..embed import Encoder, load_encoder
-from ..errors import BuildLockedError, UserInputError
+from ..errors import BuildLockedError, SearchkitError, UserInputError
 from ..records import BuildReport
 from ..storage.live import LiveStore, live_record
 from ..storage.sharded import ShardedStore
@@ -31,6 +31,7 @@ from .builder import build_index, live_sources
 from .sharded_writes import refresh_sharded, shown
 
 MAX_ID_CHARS = 512
+COMPACTION_RETRY_SECONDS = 60.0
 WAIT_SECONDS = 600.0  # wait_visible gives up after this long (a bulk load encodes first)
 FIELDS = {"id", "title", "text", "metadata"}
 
@@ -50,6 +51,7 @@ class IndexWriter:
         self.encoder = encoder
         self._log = LiveStore(self.home)
         self._refreshing = threading.Lock()
+        self._compact_after = 0.0  # after a failed compaction, refreshes wait to retry it
 
     # ----- writes: acknowledged when logged --------------------------------------------------
     def upsert(self, documents: Iterable[Mapping[str, Any]]) -> int:
@@ -125,8 +127,13 @@ class IndexWriter:
         if Store(self.home).current() is None:  # the first documents of a new index
             return self._build(full=True)
         report = self._build(full=False)
-        if report.published and self._delta_documents() > self.settings.compact_documents:
-            return self.compact()
+        due = self._delta_documents() > self.settings.compact_documents
+        if report.published and due and time.monotonic() >= self._compact_after:
+            try:
+                return self.compact()
+            except SearchkitError:  # a source gone, say: the delta serves; try again later
+                self._compact_after = time.monotonic() + COMPACTION_RETRY_SECONDS
+                raise
         return report
 
     def compact(self) -> BuildReport:
