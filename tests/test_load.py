@@ -207,6 +207,7 @@ def _compactions(index: Path) -> set[int]:
             live = json.loads(manifest.read_text()).get("live") or {}
         except (OSError, ValueError):
             continue  # being written, or pruned meanwhile
-        if live and "base" not in live:
-            found.add(int(manifest.parent.name[1:]))
+        number = manifest.parent.name[1:]  # g000012, or g000013.partial while it is built
+        if live and "base" not in live and number.isdigit():
+            found.add(int(number))
     return found
