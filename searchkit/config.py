@@ -47,8 +47,8 @@ class Settings(BaseSettings):
     )
     query_backend: QueryBackend = Field(
         default="onnx-int8",
-        description="query encoder (ONNX Runtime needs no torch; int8: 2.7 ms a query instead "
-        "of 7.2 for fp32, nDCG@10 on SciFact train within 0.001)",
+        description="query encoder (ONNX Runtime needs no torch; int8: faster than fp32, "
+        "nDCG@10 on SciFact train within 0.001)",
     )
     model_cache: Path | None = Field(
         default=None, description="exported ONNX models (default ~/.cache/searchkit/models)"

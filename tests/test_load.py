@@ -28,6 +28,31 @@ MAX_REQUESTS_PER_CLIENT = 2000
 QUERIES = [("S-400 sanctions", "hybrid"), ("sourdough", "bm25"), ("car grease", "vector")]
 
 
+Answer = tuple[int, int | None, str | None, int]  # status, generation, worker, request number
+
+
+def _query_client(
+    url: str, number: int, done: threading.Event, lock: threading.Lock, answers: list[Answer]
+) -> None:
+    """Query until ``done``, recording what each answer says of where it came from."""
+    with httpx.Client(base_url=url, timeout=120) as http:
+        for i in range(MAX_REQUESTS_PER_CLIENT):
+            if done.is_set():
+                return
+            text, mode = QUERIES[(number + i) % len(QUERIES)]
+            answer = http.get("/search", params={"q": text, "mode": mode})
+            generation = answer.headers.get("X-Index-Generation")
+            with lock:
+                answers.append(
+                    (
+                        answer.status_code,
+                        int(generation) if generation else None,
+                        answer.headers.get("X-Searchkit-Worker"),
+                        int(answer.headers.get("X-Searchkit-Request", "0")),
+                    )
+                )
+
+
 def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: Encoder) -> None:
     docs = dict(FIXTURE_DOCS)
     docs["news/seed.txt"] = next(SEEDS.iterdir()).read_text()
@@ -43,7 +68,7 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
-    responses: list[tuple[int, int | None, str | None, int]] = []
+    responses: list[Answer] = []
     lock = threading.Lock()
     done = threading.Event()
     try:
@@ -51,25 +76,10 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
         for text, mode in QUERIES * 4:  # warm both workers' models before the clock starts
             httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
 
-        def client(number: int) -> None:
-            with httpx.Client(base_url=url, timeout=120) as http:
-                for i in range(MAX_REQUESTS_PER_CLIENT):
-                    if done.is_set():
-                        return
-                    text, mode = QUERIES[(number + i) % len(QUERIES)]
-                    answer = http.get("/search", params={"q": text, "mode": mode})
-                    generation = answer.headers.get("X-Index-Generation")
-                    with lock:
-                        responses.append(
-                            (
-                                answer.status_code,
-                                int(generation) if generation else None,
-                                answer.headers.get("X-Searchkit-Worker"),
-                                int(answer.headers.get("X-Searchkit-Request", "0")),
-                            )
-                        )
-
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
+        threads = [
+            threading.Thread(target=_query_client, args=(url, n, done, lock, responses))
+            for n in range(CLIENTS)
+        ]
         for thread in threads:
             thread.start()
         for number in range(REBUILDS):
@@ -128,7 +138,7 @@ def test_two_workers_serve_queries_and_writes_through_compactions(
         env={**os.environ, "SEARCHKIT_ADMIN_TOKEN": WRITE_TOKEN,
              "SEARCHKIT_REFRESH_INTERVAL": "0.3", "SEARCHKIT_COMPACT_DOCUMENTS": "25"},
     )  # fmt: skip
-    queries: list[tuple[int, int | None, str | None, int]] = []
+    queries: list[Answer] = []
     writes: list[int] = []
     lock = threading.Lock()
     done = threading.Event()
@@ -136,23 +146,6 @@ def test_two_workers_serve_queries_and_writes_through_compactions(
         wait_until_up(url)
         for text, mode in QUERIES * 4:
             httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
-
-        def query_client(number: int) -> None:
-            with httpx.Client(base_url=url, timeout=120) as http:
-                for i in range(MAX_REQUESTS_PER_CLIENT):
-                    if done.is_set():
-                        return
-                    text, mode = QUERIES[(number + i) % len(QUERIES)]
-                    answer = http.get("/search", params={"q": text, "mode": mode})
-                    with lock:
-                        queries.append(
-                            (
-                                answer.status_code,
-                                int(answer.headers.get("X-Index-Generation", "0")),
-                                answer.headers.get("X-Searchkit-Worker"),
-                                int(answer.headers.get("X-Searchkit-Request", "0")),
-                            )
-                        )
 
         def writer(number: int) -> None:
             auth = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -167,7 +160,10 @@ def test_two_workers_serve_queries_and_writes_through_compactions(
                         writes.append(answer.status_code)
                     time.sleep(0.05)
 
-        threads = [threading.Thread(target=query_client, args=(n,)) for n in range(CLIENTS)]
+        threads = [
+            threading.Thread(target=_query_client, args=(url, n, done, lock, queries))
+            for n in range(CLIENTS)
+        ]
         threads += [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
         for thread in threads:
             thread.start()

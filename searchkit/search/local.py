@@ -20,7 +20,7 @@ from ..choices import Mode
 from ..config import Settings
 from ..records import Fused, Hit, Ranked
 from ..storage.lexical import TermStats
-from ..storage.live import live_record
+from ..storage.live import live_record, shown_counts
 from ..storage.sharded import global_id, split_id
 from ..storage.store import Store
 from .reader import IndexReader, Legs
@@ -173,14 +173,9 @@ class LayeredShard:
 
     def _manifest(self) -> dict[str, Any]:
         """The delta's manifest, with counts for both layers and the base's self-check."""
-        base, delta = self.base.manifest, self.delta.manifest
-        hidden_documents = self.base.known_documents(set(self.hidden_documents))
-        counts = {
-            "documents": base["counts"]["documents"] - hidden_documents
-            + delta["counts"]["documents"],
-            "passages": base["counts"]["passages"] - len(self.hidden) + delta["counts"]["passages"],
-        }  # fmt: skip
-        return {**delta, "counts": counts, "self_check": base.get("self_check")}
+        delta = self.delta.manifest
+        counts = shown_counts(self.delta.store.home, self.delta.generation)
+        return {**delta, "counts": counts, "self_check": self.base.manifest.get("self_check")}
 
     def files(self) -> dict[str, int]:
         """Each file both layers read, with its size."""

@@ -168,13 +168,6 @@ class LiveStore:
             db.execute("INSERT OR REPLACE INTO state VALUES ('applied', ?)", (applied,))
             return applied
 
-    def applied(self) -> int:
-        """The sequence number of the last batch the documents hold."""
-        if not (self.root / _DOCUMENTS).exists():
-            return 0
-        with self._documents() as db:
-            return _applied(db)
-
     def documents(self, after: int = 0) -> list[LiveDocument]:
         """Live documents (and deletions) last written after sequence number ``after``."""
         if not (self.root / _DOCUMENTS).exists():
