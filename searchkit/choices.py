@@ -13,8 +13,18 @@ BackendChoice = Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-i
 QueryBackend = Literal["torch-fp32", "onnx-fp32", "onnx-int8"]
 VectorIndexKind = Literal["flat", "hnsw"]
 VectorIndexChoice = Literal["auto", "flat", "hnsw"]
+# Latin-script languages tantivy has a Snowball stemmer for; "auto" detects one per index.
+Language = Literal[
+    "danish", "dutch", "english", "finnish", "french", "german", "hungarian", "italian",
+    "norwegian", "portuguese", "romanian", "spanish", "swedish", "turkish",
+]  # fmt: skip
+LanguageChoice = Literal[
+    "auto", "danish", "dutch", "english", "finnish", "french", "german", "hungarian", "italian",
+    "norwegian", "portuguese", "romanian", "spanish", "swedish", "turkish",
+]  # fmt: skip
 
 MODES: tuple[Mode, ...] = get_args(Mode)
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 FUSION_METHODS: tuple[FusionMethod, ...] = get_args(FusionMethod)
 AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
 BACKENDS: tuple[Backend, ...] = get_args(Backend)

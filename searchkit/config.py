@@ -10,7 +10,14 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .choices import Aggregation, BackendChoice, FusionMethod, QueryBackend, VectorIndexChoice
+from .choices import (
+    Aggregation,
+    BackendChoice,
+    FusionMethod,
+    LanguageChoice,
+    QueryBackend,
+    VectorIndexChoice,
+)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -58,6 +65,11 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)
+    language: LanguageChoice = Field(
+        default="auto",
+        description="how the lexical index stems Latin script: auto (the language most "
+        "documents are written in, detected at build) or a Snowball language",
+    )
     # Fusion defaults: z-scored scores and 300 passages per leg, chosen by `searchkit tune` on
     # half of SciFact train and confirmed on the other half (benchmarks/RESULTS.md); the legs'
     # weights are learned per index (search.adaptive) unless set here or by `tune`.

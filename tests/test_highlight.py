@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from searchkit.records import Span
 from searchkit.search.highlight import merge_spans, segments, to_html
-from searchkit.storage.lexical import query_units, term_spans
+from searchkit.storage.analysis import query_units, term_spans
 
 
 def _marks(text: str, query: str) -> list[str]:

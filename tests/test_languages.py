@@ -1,4 +1,5 @@
-"""The lexical leg across scripts: English, Russian, Chinese and Greek, with known answers."""
+"""The lexical leg across languages and scripts, with known answers: English, Russian, Chinese,
+Greek, Tamil and Hindi in one index; French detected, German configured."""
 
 from __future__ import annotations
 
@@ -6,10 +7,15 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import tantivy
+from hypothesis import given
+from hypothesis import strategies as st
 
-from searchkit import SearchEngine, build_index
+from searchkit import SearchEngine, Settings, build_index
+from searchkit.storage.analysis import WORD_PATTERN, document_language, normalize, word_spans
 
 from .conftest import HashEncoder, write_corpus
 
@@ -19,6 +25,8 @@ DOCS = {
     "zh.txt": "大熊猫\n\n大熊猫主要吃竹子，生活在中国四川的山区。",
     "zh-other.txt": "北极\n\n北极熊生活在北极的冰上，猫是常见的宠物。",
     "el.txt": "Λίμνες της Ελλάδας\n\nΟι λίμνες της Ελλάδας είναι πολλές και όμορφες.",
+    "ta.txt": "சென்னை\n\nசென்னை ஒரு பெரிய நகரம்.",  # Chennai is a big city
+    "hi.txt": "दिल्ली\n\nभारत की राजधानी नई दिल्ली है।",  # India's capital is New Delhi
 }
 
 
@@ -38,6 +46,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("熊猫", ["zh.txt"], ["熊猫"]),  # 北极熊 ... 猫 holds both characters, not the word
         ("大熊猫吃竹子", ["zh.txt"], ["大熊猫", "吃竹子"]),
         ("λίμνη", ["el.txt"], ["λίμνες"]),
+        ("நகரங்கள்", ["ta.txt"], ["நகரம்"]),  # "cities" finds "city": Tamil stems
+        ("राजधानी", ["hi.txt"], ["राजधानी"]),  # vowel signs belong to their word
     ],
 )
 def test_each_language_finds_its_document_and_marks_the_words(
@@ -56,3 +66,110 @@ def test_a_chinese_query_through_the_cli(index: Path) -> None:
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert [hit["doc_id"] for hit in json.loads(done.stdout)["hits"]] == ["zh.txt"]
+
+
+FRENCH = {
+    "maison.txt": "La maison au bord du lac\n\nLa maison de mes grands-parents se trouve au "
+    "bord d'un lac. Chaque été, nous y passons les vacances avec nos cousins.",
+    "terrasse.txt": "Le soir\n\nLe soir, nous mangeons sur la terrasse en regardant le soleil "
+    "se coucher derrière les montagnes.",
+    "cuisine.txt": "La cuisine\n\nNotre grand-mère prépare les meilleures tartes aux pommes de "
+    "la région, et elle nous apprend ses recettes.",
+    "berge.txt": "Die Häuser am See\n\nDie Häuser meiner Großeltern stehen am Ufer eines Sees, "
+    "und im Sommer verbringen wir dort die Ferien.",
+}
+
+
+@pytest.fixture(scope="module")
+def french(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("french")
+    build_index([write_corpus(root / "docs", FRENCH)], root / "index", encoder=HashEncoder())
+    return root / "index"
+
+
+def _bm25(index: Path, query: str) -> list[str]:
+    hits = SearchEngine.open(index, encoder=HashEncoder()).query(query, mode="bm25").hits
+    return [hit.doc_id for hit in hits]
+
+
+def _manifest(index: Path) -> dict[str, Any]:
+    current = (index / "CURRENT").read_text().strip()
+    manifest: dict[str, Any] = json.loads(
+        (index / "generations" / current / "manifest.json").read_text()
+    )
+    return manifest
+
+
+def test_the_language_most_documents_are_written_in_is_detected_and_stemmed(
+    french: Path,
+) -> None:
+    manifest = _manifest(french)
+    assert manifest["language"] == "french"
+    assert manifest["language_choice"] == {
+        "source": "detected",
+        "documents": {"french": 3, "german": 1},
+    }
+    # French stems: "trouver" finds "trouve", "préparer" finds "prépare" (English stems miss)
+    assert _bm25(french, "trouver") == ["maison.txt"]
+    assert _bm25(french, "préparer") == ["cuisine.txt"]
+    hits = SearchEngine.open(french, encoder=HashEncoder()).query("trouver", mode="bm25").hits
+    assert [hits[0].text[h.start : h.end] for h in hits[0].highlights] == ["trouve"]
+
+
+def test_a_configured_language_is_used_and_kept_by_rebuilds(
+    tmp_path: Path, hash_encoder: HashEncoder
+) -> None:
+    docs, index = write_corpus(tmp_path / "docs", FRENCH), tmp_path / "index"
+    build_index([docs], index, Settings(language="german"), encoder=hash_encoder)
+    assert _bm25(index, "Haus") == ["berge.txt"]  # German stems: "Häuser" is "haus"
+    (docs / "neu.txt").write_text("Das Haus\n\nEin neues Haus am See.", encoding="utf-8")
+    build_index([docs], index, encoder=hash_encoder)  # language: auto
+    manifest = _manifest(index)
+    assert manifest["language"] == "german"
+    assert manifest["language_choice"] == {"source": "configured"}
+    build_index([docs], index, Settings(language="auto"), encoder=hash_encoder)  # still kept
+    assert _manifest(index)["language"] == "german"
+    build_index([docs], index, Settings(language="french"), encoder=hash_encoder)
+    assert _manifest(index)["language"] == "french"
+    assert _bm25(index, "Haus") == ["neu.txt"]  # "Häuser" is read as French now
+
+
+def test_the_language_through_the_cli(french: Path, tmp_path: Path) -> None:
+    info = subprocess.run(
+        [sys.executable, "-m", "searchkit", "info", "--json", "--index", str(french)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert json.loads(info.stdout)["language"] == "french"
+    wrong = subprocess.run(
+        [sys.executable, "-m", "searchkit", "index", str(tmp_path), "--language", "klingon",
+         "--index", str(tmp_path / "index")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert wrong.returncode == 2
+    assert wrong.stderr.count("\n") == 1 and "--language" in wrong.stderr
+    assert "french" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("Le soir, nous mangeons sur la terrasse en regardant le soleil.", "french"),
+        ("Jeden Sommer verbringen wir dort die Ferien mit unseren Cousins.", "german"),
+        ("Cada verano pasamos allí las vacaciones con nuestros primos.", "spanish"),
+        ("Elke zomer brengen we daar de vakantie door met onze neven.", "dutch"),
+        ("Varje sommar tillbringar vi semestern där med våra kusiner.", "swedish"),
+        ("Каждое лето мы проводим там каникулы с нашими братьями.", "russian"),
+        ("UreD UreE UreF FOXO3 S-400 Baikal", None),  # no running text
+        ("大熊猫主要吃竹子", None),
+    ],
+)
+def test_a_document_language_is_told_by_its_stopwords(text: str, language: str | None) -> None:
+    assert document_language(text) == language
+
+
+@given(st.text(alphabet=st.sampled_from(list("aé'’-  ́ிாक्षे熊猫カなΩж٣2_")), max_size=40))
+def test_highlighting_splits_words_as_tantivy_does(text: str) -> None:
+    words = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORD_PATTERN)).build()
+    tokens = words.pre_tokenize(normalize(text)).tokens
+    expected = [(token.char_offset_from, token.char_offset_to) for token in tokens]
+    assert word_spans(text) == expected

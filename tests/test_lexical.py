@@ -5,14 +5,8 @@ from pathlib import Path
 import pytest
 
 from searchkit.errors import QuerySyntaxError
-from searchkit.storage.lexical import (
-    LexicalIndex,
-    LexicalRow,
-    check_syntax_limits,
-    query_terms,
-    query_units,
-    write_lexical,
-)
+from searchkit.storage.analysis import query_terms, query_units
+from searchkit.storage.lexical import LexicalIndex, LexicalRow, check_syntax_limits, write_lexical
 
 CLAIMS = [
     "The minor G allele of FOXO3 is related to more severe symptoms of Crohn's Disease.",

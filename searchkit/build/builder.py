@@ -23,7 +23,7 @@ import numpy as np
 from ..config import Settings
 from ..embed import Encoder, load_encoder, load_query_encoder
 from ..errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
-from ..ingest.documents import SUPPORTED_SUFFIXES, id_base, iter_documents
+from ..ingest.documents import SUPPORTED_SUFFIXES, iter_documents
 from ..ingest.passages import embedded_passages
 from ..records import BuildReport, Document
 from ..storage.catalog import CatalogWriter, content_hash
@@ -31,7 +31,19 @@ from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, MANIFEST, VECTORS
 from ..storage.lexical import LexicalRow, write_lexical
 from ..storage.store import Store, atomic_write
 from ..storage.vectors import build_vector_index
-from .job import Job, Progress, index_plan, manifest, report, unchanged
+from .job import (
+    Job,
+    Progress,
+    choose_language,
+    document_base,
+    index_plan,
+    kept_language,
+    live_manifest,
+    live_sources,
+    manifest,
+    report,
+    unchanged,
+)
 from .livedocs import delta_bases, live_input, nothing_new
 from .reuse import EmbeddingReuse
 from .selfcheck import check_generation
@@ -57,28 +69,7 @@ class SilentProgress:
         pass
 
 
-__all__ = ["Progress", "build_index", "live_sources", "load_encoder"]
-
-
-def document_base(store: Store, sources: list[Path]) -> Path | None:
-    """The folder the ids of ``sources`` are relative to, kept from the live generation where
-    it holds them all (``ingest.documents.id_base``); None without sources (live documents
-    alone)."""
-    if not sources:
-        return None
-    previous = None
-    current = store.current()
-    if current is not None:
-        with contextlib.suppress(IndexCorruptError):  # a damaged live generation is replaced
-            previous = store.manifest(current, any_format=True).get("id_base")
-    return id_base(sources, Path(previous) if previous else None)
-
-
-def live_sources(index_dir: Path | str) -> list[Path]:
-    """The sources the live generation was built from (what a plain rebuild re-reads)."""
-    store = Store(Path(index_dir))
-    manifest = store.manifest(store.require_current(), any_format=True)
-    return [Path(s) for s in manifest["sources"]]
+__all__ = ["Progress", "build_index", "document_base", "live_sources", "load_encoder"]
 
 
 def build_index(
@@ -170,6 +161,7 @@ def _build_locked(  # noqa: PLR0917
                 query_encoder,
                 document_base(store, source_paths),
                 live,
+                kept_language=kept_language(live_manifest(store)),
             )
             _checkpoint("started")
             _build_generation(job, allow_shrink)
@@ -225,6 +217,7 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
     clock = time.perf_counter()
     _collect(job)
     delta = job.live is not None and job.live.delta_of is not None
+    choose_language(job)
     if not delta:
         _check_size(job, allow_shrink)  # before any encoding is spent on a refused build
         if unchanged(job):
@@ -242,7 +235,7 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
     atomic_write(job.out / EMBEDDINGS, vectors.tobytes())
     atomic_write(job.out / VECTORS, build_vector_index(vectors, ids, index_plan(job.settings)))
     _checkpoint("vectors")
-    write_lexical(job.out / LEXICAL, iter(job.rows))
+    write_lexical(job.out / LEXICAL, iter(job.rows), job.language)
     _checkpoint("lexical")
     job.seconds["write"] = time.perf_counter() - clock
 
@@ -252,7 +245,9 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
         # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
         passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
         queries = job.query_encoder or passages  # held-out sentences are encoded as queries are
-        job.self_check = check_generation(job.out, job.rows, job.texts, passages, queries)
+        job.self_check = check_generation(
+            job.out, job.rows, job.texts, passages, queries, language=job.language
+        )
         job.seconds["self_check"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -282,6 +277,7 @@ def _collect(job: Job) -> None:
                     LexicalRow(pid, document.doc_id, document.path, document.title, passage.text)
                 )
             job.document_hashes[document.doc_id] = content_hash(document.text)
+            job.language_sample.add(document.text)
             job.progress.advance()
     finally:
         writer.close()

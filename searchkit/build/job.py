@@ -1,23 +1,27 @@
-"""One build: its inputs, what it gathers on the way, and what it writes about itself (the
-generation's manifest and the report the caller gets)."""
+"""One build: its inputs (and what the live generation says of them), what it gathers on the
+way, and what it writes about itself (the generation's manifest and the caller's report)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..choices import Language
 from ..config import Settings
 from ..embed import Encoder
-from ..ingest.documents import IngestStats
+from ..errors import IndexCorruptError
+from ..ingest.documents import IngestStats, id_base
 from ..records import BuildReport, Document
+from ..storage.analysis import DEFAULT_LANGUAGE, LanguageSample, index_language, manifest_language
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG
 from ..storage.lexical import LexicalRow
 from ..storage.live import live_record
-from ..storage.store import FORMAT_VERSION, file_inventory
+from ..storage.store import FORMAT_VERSION, Store, file_inventory
 from ..storage.vectors import IndexPlan, describe
 from .reuse import EmbeddingReuse
 
@@ -41,6 +45,8 @@ class LiveInput:
     hidden: frozenset[str]  # ids of files or base documents the live writes replace or delete
     record: dict[str, Any]  # the manifest's "live" entry
     delta_of: int | None = None  # a delta over this full generation: live documents alone
+    # A delta's language and how it was chosen: its base's, so both layers read one way.
+    base_language: tuple[Language, dict[str, Any]] | None = None
 
 
 @dataclass
@@ -63,8 +69,61 @@ class Job:
     reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
     rows: list[LexicalRow] = field(default_factory=list)
     document_hashes: dict[str, str] = field(default_factory=dict)
+    kept_language: Language | None = None  # the live generation's, where it was configured
+    language_sample: LanguageSample = field(default_factory=LanguageSample)
+    language: Language = DEFAULT_LANGUAGE  # how the lexical index reads Latin script
+    language_choice: dict[str, Any] = field(default_factory=dict)  # how, for the manifest
     self_check: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+
+
+def document_base(store: Store, sources: list[Path]) -> Path | None:
+    """The folder the ids of ``sources`` are relative to, kept from the live generation where
+    it holds them all (``ingest.documents.id_base``); None without sources (live documents
+    alone)."""
+    if not sources:
+        return None
+    previous = live_manifest(store).get("id_base")
+    return id_base(sources, Path(previous) if previous else None)
+
+
+def live_manifest(store: Store) -> dict[str, Any]:
+    """The live generation's manifest, of any format; {} without one, or a damaged one (which
+    the build replaces)."""
+    current = store.current()
+    if current is not None:
+        with contextlib.suppress(IndexCorruptError):
+            manifest: dict[str, Any] = store.manifest(current, any_format=True)
+            return manifest
+    return {}
+
+
+def live_sources(index_dir: Path | str) -> list[Path]:
+    """The sources the live generation was built from (what a plain rebuild re-reads)."""
+    store = Store(Path(index_dir))
+    manifest = store.manifest(store.require_current(), any_format=True)
+    return [Path(s) for s in manifest["sources"]]
+
+
+def choose_language(job: Job) -> None:
+    """How the lexical index reads Latin script: a delta as its base does; else as configured
+    (a rebuild keeps a language set by hand), else as most sampled documents are written."""
+    configured = job.settings.language if job.settings.language != "auto" else job.kept_language
+    if job.live is not None and job.live.base_language is not None:
+        job.language, job.language_choice = job.live.base_language
+    elif configured is not None:
+        job.language, job.language_choice = configured, {"source": "configured"}
+    else:
+        documents = job.language_sample.languages()
+        job.language = index_language(documents)
+        job.language_choice = {"source": "detected", "documents": documents}
+
+
+def kept_language(live_manifest: dict[str, Any]) -> Language | None:
+    """The live generation's language where it was configured, for a rebuild to keep."""
+    if live_manifest.get("language_choice", {}).get("source") != "configured":
+        return None
+    return manifest_language(live_manifest)
 
 
 def index_plan(settings: Settings) -> IndexPlan:
@@ -97,6 +156,8 @@ def manifest(job: Job) -> dict[str, Any]:
             "variant": encoder.variant,
         },
         "indexes": settings["indexes"],
+        "language": settings["language"],
+        "language_choice": job.language_choice,
         "self_check": job.self_check,
         "live": None if job.live is None else job.live.record,
         "files": file_inventory(job.out),
@@ -157,4 +218,5 @@ def _settings(job: Job) -> dict[str, Any]:
             "max_tokens": job.encoder.max_tokens,
         },
         "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
+        "language": job.language,
     }

@@ -11,6 +11,7 @@ import contextlib
 
 from ..errors import IndexCorruptError
 from ..records import BuildReport, Document
+from ..storage.analysis import manifest_language
 from ..storage.live import LiveDocument, LiveStore, live_record
 from ..storage.store import Store
 from .job import LiveInput
@@ -46,7 +47,9 @@ def live_input(store: Store, delta: bool) -> LiveInput | None:
         "base": base,
         "hidden": hidden,
     }
-    return LiveInput(upserted, frozenset(hidden), record, delta_of=base)
+    base_manifest = store.manifest(base)
+    language = (manifest_language(base_manifest), base_manifest.get("language_choice", {}))
+    return LiveInput(upserted, frozenset(hidden), record, delta_of=base, base_language=language)
 
 
 def delta_bases(store: Store) -> set[int]:

@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from ..embed import Encoder
 
 
-# Formats whose catalog and embeddings a build reads as its own (3 changed only the analysis).
-SAME_EMBEDDINGS = {2, FORMAT_VERSION}
+# Formats whose catalog and embeddings a build reads as its own (3 and 4 changed the analysis).
+SAME_EMBEDDINGS = {2, 3, FORMAT_VERSION}
 
 
 class EmbeddingReuse:

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..choices import Language
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
+from ..storage.analysis import query_terms, tokens
 from ..storage.generation import LEXICAL, VECTORS
-from ..storage.lexical import LexicalIndex, LexicalRow, TermStats, query_terms, tokens
+from ..storage.lexical import LexicalIndex, LexicalRow, TermStats
 
 VERSION = 2  # bumped when what is measured changes (evaluation caches key on it)
 SAMPLE = 200  # held-out sentences: the leg's mean reciprocal rank to within about +-0.03
@@ -47,17 +49,25 @@ def check_generation(
     embedded: Sequence[str],
     encoder: Encoder,
     query_encoder: Encoder,
+    *,
+    language: Language,
 ) -> dict[str, Any] | None:
-    """``self_check`` of a generation being built, from its lexical rows and embedded texts."""
+    """``self_check`` of a generation being built, from its lexical rows and embedded texts,
+    its Latin script analyzed as ``language``."""
     passages = [
         Passage(row.passage_id, row.title, row.text, text)
         for row, text in zip(rows, embedded, strict=True)
     ]
-    return self_check(root, passages, encoder, query_encoder)
+    return self_check(root, passages, encoder, query_encoder, language=language)
 
 
 def self_check(
-    root: Path, passages: Sequence[Passage], encoder: Encoder, query_encoder: Encoder
+    root: Path,
+    passages: Sequence[Passage],
+    encoder: Encoder,
+    query_encoder: Encoder,
+    *,
+    language: Language,
 ) -> dict[str, Any] | None:
     """Each leg's mean reciprocal rank on held-out sentences of the generation at ``root``,
     with the scores it gave the right passages and the best wrong ones (for calibration).
@@ -69,8 +79,8 @@ def self_check(
     rests = [_without(p, start, end) for p, _, (start, end) in chosen]
     query_vectors = query_encoder.encode(queries)
     rest_vectors = encoder.encode([embedded for _, embedded in rests])
-    lexical = LexicalIndex(root / LEXICAL)
-    average_length = _average_length(passages)
+    lexical = LexicalIndex(root / LEXICAL, language)
+    average_length = _average_length(passages, language)
     from ..storage.vectors import VectorIndex  # FAISS, as the build already loaded it
 
     vectors = VectorIndex(root / VECTORS)
@@ -78,9 +88,10 @@ def self_check(
     for (passage, _, _), query, (lexical_rest, _), qv, rv in zip(
         chosen, queries, rests, query_vectors, rest_vectors, strict=True
     ):
-        terms = query_terms(query)
+        terms = query_terms(query, language)
         found = lexical.search_units([(term,) for term in terms], DEPTH)  # as _bm25 scores
-        target = _bm25(terms, tokens(lexical_rest), lexical.term_stats(terms), average_length)
+        rest = tokens(lexical_rest, language)
+        target = _bm25(terms, rest, lexical.term_stats(terms), average_length)
         ranks["bm25"].append(_rank(target, found, passage.passage_id))
         nearest = vectors.search(qv, DEPTH)
         ranks["vector"].append(_rank(float(rv @ qv), nearest, passage.passage_id))
@@ -114,9 +125,12 @@ def _without(passage: Passage, start: int, end: int) -> tuple[str, str]:
     return lexical, prefix + rest
 
 
-def _average_length(passages: Sequence[Passage]) -> float:
+def _average_length(passages: Sequence[Passage], language: Language) -> float:
     step = max(1, len(passages) // 2000)  # a sample is plenty for a mean
-    lengths = [len(tokens(f"{p.title}\n{p.text}" if p.title else p.text)) for p in passages[::step]]
+    lengths = [
+        len(tokens(f"{p.title}\n{p.text}" if p.title else p.text, language))
+        for p in passages[::step]
+    ]
     return max(1.0, sum(lengths) / len(lengths))
 
 

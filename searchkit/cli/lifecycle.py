@@ -20,6 +20,7 @@ from .options import (
     DeviceOption,
     IndexOption,
     JsonOption,
+    LanguageOption,
     RayAddressOption,
     make_settings,
 )
@@ -49,9 +50,10 @@ def index_command(
     json_output: JsonOption = False,
     backend: BackendOption = None,
     device: DeviceOption = None,
+    language: LanguageOption = None,
 ) -> None:
     """Build a new index generation holding exactly PATHS, then make it live."""
-    settings = make_settings(index, backend=backend, device=device)
+    settings = make_settings(index, backend=backend, device=device, language=language)
     report = run_build(paths, settings, quiet=quiet or json_output, allow_shrink=allow_shrink)
     if json_output:
         print(json.dumps(report.to_dict()))
@@ -71,6 +73,7 @@ def rebuild_command(
     json_output: JsonOption = False,
     backend: BackendOption = None,
     device: DeviceOption = None,
+    language: LanguageOption = None,
     ray_address: RayAddressOption = None,
     shards: Annotated[
         int | None,
@@ -96,7 +99,7 @@ def rebuild_command(
     """
     from ..build.builder import live_sources
 
-    settings = make_settings(index, backend=backend, device=device)
+    settings = make_settings(index, backend=backend, device=device, language=language)
     if ray_address is not None:
         sharded = _cluster_rebuild(
             paths, settings, ray_address, shards, actors, full=full, quiet=quiet or json_output

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from ..choices import MODES, Aggregation, BackendChoice, FusionMethod, Mode
+from ..choices import MODES, Aggregation, BackendChoice, FusionMethod, LanguageChoice, Mode
 from ..config import Settings
 from ..errors import UserInputError
 from ..records import FilterValue
@@ -50,6 +50,15 @@ BackendOption = Annotated[
     typer.Option(
         "--backend",
         help="Passage encoder (default auto: torch-bf16 on a GPU or an AMX CPU, else onnx-int8).",
+        show_default=False,
+    ),
+]
+LanguageOption = Annotated[
+    LanguageChoice | None,
+    typer.Option(
+        "--language",
+        help="How words in Latin script are stemmed (default auto: the language most documents "
+        "are written in). Cyrillic, Greek, Arabic and Tamil are always stemmed as such.",
         show_default=False,
     ),
 ]

@@ -20,6 +20,7 @@ from ..embed import Encoder, load_query_encoder
 from ..embed.shared import SharedQueryEncoder
 from ..errors import IndexCorruptError
 from ..records import FilterValue, Fused, Ranked, RankedDocuments, SearchResult
+from ..storage.analysis import manifest_language
 from ..storage.live import live_record
 from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded
@@ -99,16 +100,14 @@ class SearchEngine:
         generation = Store(home).require_current()
         shard = LocalShard(home, settings, open_vectors=open_vectors)
         opened = shard.at(generation)  # opening checks the generation (and a delta's base)
-        manifest, files = opened.manifest, opened.files
-        shard_set = ShardSet([shard], [generation])
         return cls(
-            shard_set,
-            manifest,
+            ShardSet([shard], [generation]),
+            opened.manifest,
             home,
             generation=generation,
             settings=settings,
             encoder=encoder,
-            files=files,
+            files=opened.files,
         )
 
     # ----- the pipeline ---------------------------------------------------------------------
@@ -298,6 +297,7 @@ class SearchEngine:
             "documents": counts["documents"],
             "passages": counts["passages"],
             "model": self.manifest["model"],
+            "language": manifest_language(self.manifest),
             "sources": self.manifest["sources"],
             "bytes": sum(files.values()),
             "files": files,

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from ..choices import Language
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
 from ..records import Fused, Hit, LegScore, Ranked
+from ..storage.analysis import Unit, term_spans
 from ..storage.catalog import PassageRow
-from ..storage.lexical import Unit, term_spans
 from .highlight import merge_spans, most_similar, to_html
 from .relevance import likely_match
 
@@ -18,9 +19,10 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
-def make_hit(item: Fused, row: PassageRow, units: list[Unit]) -> Hit:
-    """A hit with lexical highlights: the words matching the query's analyzed ``units``."""
-    spans = merge_spans(row.text, term_spans(row.text, units))
+def make_hit(item: Fused, row: PassageRow, units: list[Unit], language: Language) -> Hit:
+    """A hit with lexical highlights: the words matching the query's analyzed ``units``
+    (its Latin script analyzed as ``language``, as the index was)."""
+    spans = merge_spans(row.text, term_spans(row.text, units, language))
     return Hit(
         doc_id=row.doc_id,
         path=row.path,

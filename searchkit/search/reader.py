@@ -10,15 +10,10 @@ from ..choices import Mode
 from ..config import Settings
 from ..errors import QuerySyntaxError, SearchkitError
 from ..records import FilterValue, Fused, Hit, Ranked
+from ..storage.analysis import highlight_units, manifest_language, query_terms, query_units
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, VECTORS, check_counts, corrupt
-from ..storage.lexical import (
-    LexicalIndex,
-    TermStats,
-    highlight_units,
-    query_terms,
-    query_units,
-)
+from ..storage.lexical import LexicalIndex, TermStats
 from ..storage.store import Store
 from .hits import make_hit
 
@@ -41,11 +36,12 @@ class IndexReader:
         self.generation = generation
         self.settings = settings
         self.manifest = store.manifest(generation)
+        self.language = manifest_language(self.manifest)
         # Queries never read the raw vectors; FAISS is checked when it is opened.
         store.check_sizes(generation, self.manifest, skip={EMBEDDINGS, VECTORS})
         root = store.path(generation)
         try:
-            self._lexical = LexicalIndex(root / LEXICAL)
+            self._lexical = LexicalIndex(root / LEXICAL, self.language)
             self._catalog = Catalog(root / CATALOG)
         except Exception as exc:  # damaged files fail inside tantivy or SQLite
             raise corrupt(generation, f"cannot be opened ({type(exc).__name__})") from None
@@ -105,13 +101,13 @@ class IndexReader:
 
     def term_stats(self, text: str) -> TermStats:
         """Passage count and document frequencies of the query's terms in this generation."""
-        return self._lexical.term_stats(query_terms(text))
+        return self._lexical.term_stats(query_terms(text, self.language))
 
     def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
         """Hits for fused candidates of this generation, with the words matching ``text``."""
-        units = highlight_units(text, syntax)
+        units = highlight_units(text, syntax, self.language)
         rows = self._catalog.passages([f.passage_id for f in page])
-        return [make_hit(item, rows[item.passage_id], units) for item in page]
+        return [make_hit(item, rows[item.passage_id], units, self.language) for item in page]
 
     def document_of(self, passage_id: int) -> str:
         """The id of the document passage ``passage_id`` belongs to."""
@@ -165,7 +161,8 @@ class IndexReader:
         try:
             if syntax:
                 return self._lexical.search_syntax(text, depth, allowed)
-            return self._lexical.search_units(query_units(text), depth, allowed, stats)
+            units = query_units(text, self.language)
+            return self._lexical.search_units(units, depth, allowed, stats)
         except (SearchkitError, KeyboardInterrupt, SystemExit):
             raise
         except BaseException as exc:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..choices import Mode
 from ..records import FilterValue, Fused, Hit, Ranked
-from ..storage.lexical import TermStats, query_terms
+from ..storage.lexical import TermStats
 from ..storage.sharded import global_id, shard_of, split_id
 from .reader import Legs
 from .relevance import unrelated
@@ -194,9 +194,10 @@ class ShardSet:
         return list(zip(self._clients, self._generations, strict=True))
 
     def idf_sum(self, text: str) -> float:
-        """The sum of the query terms' IDFs over the whole index: BM25's reference score."""
+        """The sum of the query terms' IDFs over the whole index: BM25's reference score.
+        The statistics name every term of the query, as the shards analyzed it."""
         stats = self._term_stats(text)
-        return sum(stats.idf(term) for term in query_terms(text))
+        return sum(stats.idf(term) for term in stats.doc_freq)
 
     def _term_stats(self, text: str) -> TermStats:
         """The query terms' statistics over all shards (cached: they change only with the

@@ -124,6 +124,7 @@ class ShardedStore:
             "bytes": sum(entry["size"] for entry in manifest["files"].values()),
             "manifest_sha256": sha256_file(store.path(generation) / MANIFEST),
             "self_check": manifest.get("self_check"),
+            "language": manifest.get("language"),
         }
 
     def pinned(self, shard: int) -> set[int]:

@@ -29,7 +29,7 @@ from .generation import MANIFEST, generation_name
 
 SHARDED_POINTER = "CLUSTER"  # a sharded home's pointer (storage.sharded) instead of CURRENT
 
-FORMAT_VERSION = 3  # 3: text analyzed by script (CJK characters, Cyrillic stems)
+FORMAT_VERSION = 4  # 3: text analyzed by script (CJK, Cyrillic stems); 4: a language per index
 TUNING = "fusion.json"
 _GENERATION = re.compile(r"^g(\d{6,})$")
 _PARTIAL_SUFFIX = ".partial"

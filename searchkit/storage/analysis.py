@@ -1,0 +1,251 @@
+"""Text analysis shared by indexing, queries and highlighting: words, stopwords and stems by
+script, the index's Latin-script language, and the detection of that language."""
+
+from __future__ import annotations
+
+import random
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from functools import cache, lru_cache
+from typing import Any
+
+import regex
+import tantivy
+
+from ..choices import LANGUAGES, Language
+
+DEFAULT_LANGUAGE: Language = "english"
+MAX_TOKEN_CHARS = 40
+# Words are runs of letters, combining marks and digits (marks: the vowel signs of Devanagari
+# or Tamil are part of their word), joined by inner apostrophes so that the stemmer sees
+# "Russia's" whole and strips the possessive; a split-off "s" would match every possessive.
+# Chinese and Japanese are written without spaces: each Han or kana character is a token, and
+# queries match them in adjacent pairs (``query_units``), as CJK bigram analyzers do.
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+_LETTERS = rf"[[\p{{L}}\p{{M}}\p{{N}}]--[{_CJK}]]"
+WORD_PATTERN = rf"[{_CJK}]|{_LETTERS}+(?:'{_LETTERS}+)*"
+# Snowball stemmers for the other scripts: each leaves words of other scripts alone, so one
+# chain serves mixed text, whatever the index's Latin-script language.
+_SCRIPT_STEMMERS = ("russian", "greek", "arabic", "tamil")
+# Languages tantivy has a stopword list for: those the detection can recognise.
+_STOPWORD_LISTS = (*(lang for lang in LANGUAGES if lang not in {"romanian", "turkish"}), "russian")
+_CJK_NAMES = ("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HIRAGANA", "KATAKANA")
+# WORD_PATTERN in Python's terms, for highlighting: one CJK character, or letters and digits
+# (not underscores) joined by inner apostrophes of either kind. Python's ``re`` knows no
+# combining marks, and the ``regex`` module that does runs this pattern four times slower, so
+# a text holding marks is scanned with each mark read as a letter (``word_spans``).
+_PY_CJK = (  # Han, Hiragana and Katakana as the Unicode Script property assigns them
+    "\u2e80-\u2e99\u2e9b-\u2ef3\u2f00-\u2fd5\u3005\u3007\u3021-\u3029\u3038-\u303b"
+    "\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fd-\u30ff\u31f0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uf900-\ufa6d\ufa70-\ufad9\uff66-\uff6f\uff71-\uff9d"
+    "\U00020000-\U0002ebef\U00030000-\U0003134f"
+)
+_PY_LETTERS = rf"[^\W_{_PY_CJK}]"
+_APOSTROPHE_CHARS = "'\u2019\u02bc\u2018"
+_PY_WORD = re.compile(rf"[{_PY_CJK}]|{_PY_LETTERS}+(?:[{_APOSTROPHE_CHARS}]{_PY_LETTERS}+)*")
+_MARK = regex.compile(r"\p{M}")
+_MARK_PLANES = (range(0xD800), range(0xE000, 0x40000), range(0xE0000, 0xE1000))  # all marks
+Unit = tuple[str, ...]  # what a query searches for: one term, or two adjacent CJK characters
+# Typographic apostrophes become ASCII ones; one code point for one, so offsets are unchanged.
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
+_NEGATED = re.compile(r'(?:^|\s)(?:-|NOT\s+)(?:"[^"]*"|\S+)')
+_FIELD_PREFIX = re.compile(r"\b\w+:")
+# Detection reads the opening of up to SAMPLE_DOCUMENTS documents; a document is in a language
+# when at least MIN_STOPWORD_SHARE of its words, and MIN_STOPWORDS words, are that language's
+# stopwords (running text has 30-50%; a list of names or identifiers almost none).
+SAMPLE_DOCUMENTS = 500
+SAMPLE_CHARS = 1000
+MIN_STOPWORD_SHARE = 0.1
+MIN_STOPWORDS = 3
+
+
+def _words_only() -> tantivy.TextAnalyzerBuilder:
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.regex(WORD_PATTERN))
+        .filter(tantivy.Filter.remove_long(MAX_TOKEN_CHARS))
+        .filter(tantivy.Filter.lowercase())
+    )
+
+
+@cache
+def analyzer(language: Language = DEFAULT_LANGUAGE) -> tantivy.TextAnalyzer:
+    """Letter/digit words (CJK characters one by one), lowercase, drop the stopwords of
+    ``language`` and Russian, stem Latin script as ``language``, Cyrillic as Russian, and
+    Greek, Arabic and Tamil as themselves."""
+    builder = _words_only()
+    for stopwords in (language, "russian"):
+        if stopwords in _STOPWORD_LISTS:
+            builder = builder.filter(tantivy.Filter.stopword(stopwords))
+    for stemmer in (language, *_SCRIPT_STEMMERS):
+        builder = builder.filter(tantivy.Filter.stemmer(stemmer))
+    return builder.build()
+
+
+def normalize(text: str) -> str:
+    """What the analyzer is given, for indexing, queries and highlighting alike."""
+    return text.translate(_APOSTROPHES)
+
+
+def tokens(text: str, language: Language = DEFAULT_LANGUAGE) -> list[str]:
+    """Every analyzed token of ``text``, repeats included: what tantivy counts and stores."""
+    return list(analyzer(language).analyze(normalize(text)))
+
+
+def query_terms(text: str, language: Language = DEFAULT_LANGUAGE) -> list[str]:
+    """The distinct analyzed terms of natural-language ``text``, in order of appearance."""
+    return list(dict.fromkeys(tokens(text, language)))
+
+
+def query_units(text: str, language: Language = DEFAULT_LANGUAGE) -> list[Unit]:
+    """What plain ``text`` searches for: each analyzed term, except that a run of CJK
+    characters is searched as its adjacent pairs (a lone character as itself)."""
+    found = list(analyzer(language).pre_tokenize(normalize(text)).tokens)
+    units: list[Unit] = []
+    for i, token in enumerate(found):
+        if not _is_cjk(token.text):
+            units.append((token.text,))
+        elif _cjk_pair(found, i):
+            units.append((token.text, found[i + 1].text))
+        elif i == 0 or not _cjk_pair(found, i - 1):
+            units.append((token.text,))
+    return list(dict.fromkeys(units))
+
+
+def highlight_units(text: str, syntax: bool, language: Language = DEFAULT_LANGUAGE) -> list[Unit]:
+    """Units worth marking in hits: for syntax queries, minus field names and negated clauses."""
+    if syntax:
+        text = _FIELD_PREFIX.sub(" ", _NEGATED.sub(" ", text))
+    return query_units(text, language)
+
+
+def term_spans(
+    text: str, units: Iterable[Unit], language: Language = DEFAULT_LANGUAGE
+) -> list[tuple[int, int]]:
+    """Code-point spans of the words in ``text`` matching ``units``: a word whose analyzed form
+    is a one-term unit, two adjacent CJK characters that are a pair."""
+    units = frozenset(units)
+    if not units:
+        return []
+    found = _words(text, language)
+    marked: set[int] = set()
+    for i, (term, _, end) in enumerate(found):
+        if (term,) in units:
+            marked.add(i)
+        if i + 1 < len(found) and (term, found[i + 1][0]) in units and end == found[i + 1][1]:
+            marked.update((i, i + 1))
+    return [(found[i][1], found[i][2]) for i in sorted(marked)]
+
+
+def _words(text: str, language: Language) -> list[tuple[str, int, int]]:
+    """The analyzed words of ``text`` with their code-point spans. Hits are highlighted many
+    times a second, and tantivy's own offsets come as one Python object per word, so words
+    are found by a Python pattern that splits text as the analyzer does, and each distinct
+    word is analyzed once per process (``_analyze_word``)."""
+    found = []
+    for start, end in word_spans(text):
+        term = _analyze_word(text[start:end], language)
+        if term is not None:
+            found.append((term, start, end))
+    return found
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """The code-point spans of the words tantivy's tokenizer (``WORD_PATTERN``) finds."""
+    scanned = text
+    if not text.isascii() and _MARK.search(text):
+        scanned = text.translate(_marks_as_letters())  # one code point for one: spans hold
+    return [match.span() for match in _PY_WORD.finditer(scanned)]
+
+
+@cache
+def _marks_as_letters() -> dict[int, str]:
+    """A translation of every combining mark to a letter, made once, when first needed."""
+    every = "".join(chr(point) for plane in _MARK_PLANES for point in plane)
+    return dict.fromkeys(map(ord, regex.sub(r"\P{M}+", "", every)), "a")
+
+
+@lru_cache(maxsize=200_000)
+def _analyze_word(word: str, language: Language) -> str | None:
+    """A word's analyzed form, or None where the analyzer drops it (a stopword, too long)."""
+    terms = analyzer(language).analyze(normalize(word))
+    return terms[0] if len(terms) == 1 else None
+
+
+def _is_cjk(term: str) -> bool:
+    return len(term) == 1 and unicodedata.name(term, "").startswith(_CJK_NAMES)
+
+
+def _cjk_pair(found: list[tantivy.Token], i: int) -> bool:
+    """Whether tokens ``i`` and ``i + 1`` are CJK characters written side by side."""
+    return (
+        i + 1 < len(found)
+        and found[i].char_offset_to == found[i + 1].char_offset_from
+        and _is_cjk(found[i].text)
+        and _is_cjk(found[i + 1].text)
+    )
+
+
+@cache
+def _stopwords_removed(language: str | None) -> tantivy.TextAnalyzer:
+    """Words, lowercased, without the stopwords of ``language`` (None: all words)."""
+    builder = _words_only()
+    if language is not None:
+        builder = builder.filter(tantivy.Filter.stopword(language))
+    return builder.build()
+
+
+def document_language(text: str) -> str | None:
+    """The language whose stopwords make up most of ``text``'s words, or None: too little
+    running text to tell."""
+    text = normalize(text[:SAMPLE_CHARS])
+    words = len(_stopwords_removed(None).analyze(text))
+    stopwords = {
+        language: words - len(_stopwords_removed(language).analyze(text))
+        for language in _STOPWORD_LISTS
+    }
+    best = max(stopwords, key=lambda language: stopwords[language])
+    enough = stopwords[best] >= max(MIN_STOPWORDS, MIN_STOPWORD_SHARE * words)
+    return best if enough else None
+
+
+class LanguageSample:
+    """The openings of up to SAMPLE_DOCUMENTS documents, drawn evenly from a stream of any
+    length (reservoir sampling, seeded: the same documents always give the same sample)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self._seen = 0
+        self._random = random.Random(0)
+
+    def add(self, text: str) -> None:
+        self._seen += 1
+        if len(self.texts) < SAMPLE_DOCUMENTS:
+            self.texts.append(text[:SAMPLE_CHARS])
+            return
+        slot = self._random.randrange(self._seen)
+        if slot < SAMPLE_DOCUMENTS:
+            self.texts[slot] = text[:SAMPLE_CHARS]
+
+    def languages(self) -> dict[str, int]:
+        """How many sampled documents are in each language (``None``: "unknown")."""
+        found = Counter(document_language(text) or "unknown" for text in self.texts)
+        return dict(found.most_common())
+
+
+def index_language(detected: dict[str, int]) -> Language:
+    """The Latin-script language most sampled documents are written in (English where none
+    is: its stems touch only Latin script)."""
+    latin = [language for language in detected if language in LANGUAGES]
+    if not latin:
+        return DEFAULT_LANGUAGE
+    return max(latin, key=lambda language: (detected[language], language == DEFAULT_LANGUAGE))
+
+
+def manifest_language(manifest: dict[str, Any]) -> Language:
+    """The language a generation's manifest, or a cluster manifest's shards, read Latin script
+    as (every shard of a cluster is built with one)."""
+    entries = manifest.get("shards") or [manifest]
+    language: Language = entries[0].get("language") or DEFAULT_LANGUAGE
+    return language
