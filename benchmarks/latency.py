@@ -20,7 +20,7 @@ from sentence_transformers import SentenceTransformer
 from searchkit.config import Settings
 from searchkit.embed.model import resolve_model
 from searchkit.search.engine import SearchEngine
-from searchkit.storage.analysis import analyzer, manifest_language, query_terms
+from searchkit.storage.analysis import analyzer, manifest_languages, query_terms
 from searchkit.storage.lexical import ANALYZER_NAME
 from searchkit.storage.store import Store
 
@@ -48,8 +48,8 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
     engine = SearchEngine.open(index, Settings(query_cache=0))
     root = Store(engine.home).path(engine.generation)
     raw_index = tantivy.Index.open(str(root / "lexical"))
-    language = manifest_language(engine.manifest)
-    raw_index.register_tokenizer(ANALYZER_NAME, analyzer(language))
+    languages = manifest_languages(engine.manifest)
+    raw_index.register_tokenizer(ANALYZER_NAME, analyzer(languages[0]))
     searcher, schema = raw_index.searcher(), raw_index.schema
     vectors = faiss.read_index(str(root / "vectors.faiss"))
     model = SentenceTransformer(str(resolve_model(engine.manifest["model"]["name"])), device="cpu")
@@ -58,7 +58,7 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
     def raw_tantivy(text: str) -> object:
         clauses = [
             (tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", term))
-            for term in query_terms(text, language)
+            for term in query_terms(text, languages)
         ]
         return searcher.search(tantivy.Query.boolean_query(clauses), CANDIDATES).hits
 
@@ -68,7 +68,7 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
         """What a bm25 page needs at the least: the same analyzer, the top 10, their texts."""
         clauses = [
             (tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", term))
-            for term in query_terms(text, language)
+            for term in query_terms(text, languages)
         ]
         hits = searcher.search(tantivy.Query.boolean_query(clauses), 10).hits
         ids = searcher.fast_field_values("pid", [address for _, address in hits])

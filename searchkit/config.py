@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     min_passage_words: int = Field(default=25, ge=0)
     language: LanguageChoice = Field(
         default="auto",
-        description="how the lexical index stems Latin script: auto (the language most "
-        "documents are written in, detected at build) or a Snowball language",
+        description="how the lexical index stems Latin script: auto (each document in the "
+        "language detected in it) or one Snowball language for every document",
     )
     # Fusion defaults: z-scored scores and 300 passages per leg, chosen by `searchkit tune` on
     # half of SciFact train and confirmed on the other half (benchmarks/RESULTS.md); the legs'

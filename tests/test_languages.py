@@ -100,20 +100,20 @@ def _manifest(index: Path) -> dict[str, Any]:
     return manifest
 
 
-def test_the_language_most_documents_are_written_in_is_detected_and_stemmed(
-    french: Path,
-) -> None:
+def test_each_document_is_stemmed_in_the_language_it_is_detected_in(french: Path) -> None:
     manifest = _manifest(french)
-    assert manifest["language"] == "french"
-    assert manifest["language_choice"] == {
-        "source": "detected",
-        "documents": {"french": 3, "german": 1},
-    }
+    assert manifest["language"] == "french"  # the main language: most documents'
+    assert manifest["language_choice"] == {"source": "detected"}
+    assert manifest["languages"] == {"french": 3, "german": 1}
     # French stems: "trouver" finds "trouve", "préparer" finds "prépare" (English stems miss)
     assert _bm25(french, "trouver") == ["maison.txt"]
     assert _bm25(french, "préparer") == ["cuisine.txt"]
     hits = SearchEngine.open(french, encoder=HashEncoder()).query("trouver", mode="bm25").hits
     assert [hits[0].text[h.start : h.end] for h in hits[0].highlights] == ["trouve"]
+    # The German document has German stems: "Haus" finds and marks "Häuser"
+    hits = SearchEngine.open(french, encoder=HashEncoder()).query("Haus", mode="bm25").hits
+    assert [hit.doc_id for hit in hits] == ["berge.txt"]
+    assert [hits[0].text[h.start : h.end] for h in hits[0].highlights] == ["Häuser"]
 
 
 def test_a_configured_language_is_used_and_kept_by_rebuilds(
@@ -127,6 +127,7 @@ def test_a_configured_language_is_used_and_kept_by_rebuilds(
     manifest = _manifest(index)
     assert manifest["language"] == "german"
     assert manifest["language_choice"] == {"source": "configured"}
+    assert manifest["languages"] == {"german": 5}  # every document read as German
     build_index([docs], index, Settings(language="auto"), encoder=hash_encoder)  # still kept
     assert _manifest(index)["language"] == "german"
     build_index([docs], index, Settings(language="french"), encoder=hash_encoder)
@@ -139,7 +140,7 @@ def test_the_language_through_the_cli(french: Path, tmp_path: Path) -> None:
         [sys.executable, "-m", "searchkit", "info", "--json", "--index", str(french)],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
-    assert json.loads(info.stdout)["language"] == "french"
+    assert json.loads(info.stdout)["languages"] == ["french", "german"]
     wrong = subprocess.run(
         [sys.executable, "-m", "searchkit", "index", str(tmp_path), "--language", "klingon",
          "--index", str(tmp_path / "index")],

@@ -84,6 +84,7 @@ def test_documents_health_stats(client: TestClient) -> None:
     client.get("/search", params={"q": "Russia"})
     stats = client.get("/stats").json()
     assert stats["passages"] == 11 and stats["latency"]["count"] >= 1
+    assert stats["languages"] == ["english"]
     assert stats["latency"]["p50_ms"] is not None
 
 

@@ -35,7 +35,9 @@ from .job import (
     Job,
     Progress,
     choose_language,
+    detect_language,
     document_base,
+    index_languages,
     index_plan,
     kept_language,
     live_manifest,
@@ -246,7 +248,7 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
         passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
         queries = job.query_encoder or passages  # held-out sentences are encoded as queries are
         job.self_check = check_generation(
-            job.out, job.rows, job.texts, passages, queries, language=job.language
+            job.out, job.rows, job.texts, passages, queries, languages=index_languages(job)
         )
         job.seconds["self_check"] = time.perf_counter() - clock
 
@@ -268,16 +270,15 @@ def _collect(job: Job) -> None:
             )
             hashes = [content_hash(text) for text in embedded]
             ids = writer.add(document, passages, hashes)
+            language = detect_language(job, document)
             for pid, passage, text, digest in zip(ids, passages, embedded, hashes, strict=True):
                 job.texts.append(text)
                 stored = job.reuse.lookup(digest) if job.reuse else None
                 if stored is not None:
                     job.reused[pid] = stored
-                job.rows.append(
-                    LexicalRow(pid, document.doc_id, document.path, document.title, passage.text)
-                )
+                row = (pid, document.doc_id, document.path, document.title, passage.text)
+                job.rows.append(LexicalRow(*row, language))
             job.document_hashes[document.doc_id] = content_hash(document.text)
-            job.language_sample.add(document.text)
             job.progress.advance()
     finally:
         writer.close()

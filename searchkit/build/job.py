@@ -4,19 +4,27 @@ way, and what it writes about itself (the generation's manifest and the caller's
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..choices import Language
+from ..choices import LANGUAGES, Language
 from ..config import Settings
 from ..embed import Encoder
 from ..errors import IndexCorruptError
 from ..ingest.documents import IngestStats, id_base
 from ..records import BuildReport, Document
-from ..storage.analysis import DEFAULT_LANGUAGE, LanguageSample, index_language, manifest_language
+from ..storage.analysis import (
+    DEFAULT_LANGUAGE,
+    Languages,
+    document_language,
+    latin_language,
+    main_language,
+    manifest_languages,
+)
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG
 from ..storage.lexical import LexicalRow
@@ -70,8 +78,9 @@ class Job:
     rows: list[LexicalRow] = field(default_factory=list)
     document_hashes: dict[str, str] = field(default_factory=dict)
     kept_language: Language | None = None  # the live generation's, where it was configured
-    language_sample: LanguageSample = field(default_factory=LanguageSample)
-    language: Language = DEFAULT_LANGUAGE  # how the lexical index reads Latin script
+    main_language: Language | None = None  # decided over a whole cluster, for its shards
+    detected: Counter[str] = field(default_factory=Counter)  # documents per language ("": none)
+    language: Language = DEFAULT_LANGUAGE  # the main language of Latin script in this index
     language_choice: dict[str, Any] = field(default_factory=dict)  # how, for the manifest
     self_check: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -105,25 +114,53 @@ def live_sources(index_dir: Path | str) -> list[Path]:
     return [Path(s) for s in manifest["sources"]]
 
 
+def _configured(job: Job) -> Language | None:
+    """The language every document is read in, where one was set (or kept by a rebuild)."""
+    if job.live is not None and job.live.base_language is not None:  # a delta reads as its base
+        main, choice = job.live.base_language
+        return main if choice.get("source") == "configured" else None
+    return job.settings.language if job.settings.language != "auto" else job.kept_language
+
+
+def detect_language(job: Job, document: Document) -> Language | None:
+    """The Latin-script language ``document`` is written in, where it is detected (None: the
+    index's main language reads it), counted for the manifest."""
+    found = None if _configured(job) else latin_language(document_language(document.text))
+    job.detected[found or ""] += 1
+    return found
+
+
 def choose_language(job: Job) -> None:
-    """How the lexical index reads Latin script: a delta as its base does; else as configured
-    (a rebuild keeps a language set by hand), else as most sampled documents are written."""
-    configured = job.settings.language if job.settings.language != "auto" else job.kept_language
+    """The main language of Latin script: set, kept or a delta's base's; else the one most
+    documents are written in (over a whole cluster, for a shard)."""
+    configured = _configured(job)
     if job.live is not None and job.live.base_language is not None:
         job.language, job.language_choice = job.live.base_language
     elif configured is not None:
         job.language, job.language_choice = configured, {"source": "configured"}
     else:
-        documents = job.language_sample.languages()
-        job.language = index_language(documents)
-        job.language_choice = {"source": "detected", "documents": documents}
+        job.language = job.main_language or main_language(job.detected)
+        job.language_choice = {"source": "detected"}
+
+
+def index_languages(job: Job) -> Languages:
+    """The languages this index's documents are analyzed in, the main one first."""
+    others = {lang for lang in job.detected if lang and lang != job.language}
+    return (job.language, *(language for language in LANGUAGES if language in others))
+
+
+def analyzed_languages(job: Job) -> dict[str, int]:
+    """How many documents are analyzed in each language, the main one first."""
+    others = {lang: n for lang, n in job.detected.items() if lang not in {"", job.language}}
+    main = job.detected[""] + job.detected[job.language]
+    return {job.language: main, **dict(sorted(others.items()))}
 
 
 def kept_language(live_manifest: dict[str, Any]) -> Language | None:
     """The live generation's language where it was configured, for a rebuild to keep."""
     if live_manifest.get("language_choice", {}).get("source") != "configured":
         return None
-    return manifest_language(live_manifest)
+    return manifest_languages(live_manifest)[0]
 
 
 def index_plan(settings: Settings) -> IndexPlan:
@@ -158,6 +195,7 @@ def manifest(job: Job) -> dict[str, Any]:
         "indexes": settings["indexes"],
         "language": settings["language"],
         "language_choice": job.language_choice,
+        "languages": settings["languages"],
         "self_check": job.self_check,
         "live": None if job.live is None else job.live.record,
         "files": file_inventory(job.out),
@@ -219,4 +257,5 @@ def _settings(job: Job) -> dict[str, Any]:
         },
         "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
         "language": job.language,
+        "languages": analyzed_languages(job),
     }

@@ -11,7 +11,7 @@ import contextlib
 
 from ..errors import IndexCorruptError
 from ..records import BuildReport, Document
-from ..storage.analysis import manifest_language
+from ..storage.analysis import manifest_languages
 from ..storage.live import LiveDocument, LiveStore, live_record
 from ..storage.store import Store
 from .job import LiveInput
@@ -48,7 +48,7 @@ def live_input(store: Store, delta: bool) -> LiveInput | None:
         "hidden": hidden,
     }
     base_manifest = store.manifest(base)
-    language = (manifest_language(base_manifest), base_manifest.get("language_choice", {}))
+    language = (manifest_languages(base_manifest)[0], base_manifest.get("language_choice", {}))
     return LiveInput(upserted, frozenset(hidden), record, delta_of=base, base_language=language)
 
 

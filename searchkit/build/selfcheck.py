@@ -21,7 +21,7 @@ from typing import Any
 from ..choices import Language
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
-from ..storage.analysis import query_terms, tokens
+from ..storage.analysis import DEFAULT_LANGUAGE, Languages, query_terms, tokens
 from ..storage.generation import LEXICAL, VECTORS
 from ..storage.lexical import LexicalIndex, LexicalRow, TermStats
 
@@ -35,12 +35,14 @@ BM25_K1, BM25_B = 1.2, 0.75  # tantivy's BM25 constants
 
 @dataclass(frozen=True)
 class Passage:
-    """One passage as both legs index it: the lexical title and text, the embedded text."""
+    """One passage as both legs index it: the lexical title and text (analyzed in
+    ``language``), the embedded text."""
 
     passage_id: int
     title: str
     text: str
     embedded: str
+    language: Language = DEFAULT_LANGUAGE
 
 
 def check_generation(
@@ -50,15 +52,15 @@ def check_generation(
     encoder: Encoder,
     query_encoder: Encoder,
     *,
-    language: Language,
+    languages: Languages,
 ) -> dict[str, Any] | None:
-    """``self_check`` of a generation being built, from its lexical rows and embedded texts,
-    its Latin script analyzed as ``language``."""
+    """``self_check`` of a generation being built, from its lexical rows and embedded texts;
+    its documents are analyzed in ``languages``, the main one first."""
     passages = [
-        Passage(row.passage_id, row.title, row.text, text)
+        Passage(row.passage_id, row.title, row.text, text, row.language or languages[0])
         for row, text in zip(rows, embedded, strict=True)
     ]
-    return self_check(root, passages, encoder, query_encoder, language=language)
+    return self_check(root, passages, encoder, query_encoder, languages=languages)
 
 
 def self_check(
@@ -67,7 +69,7 @@ def self_check(
     encoder: Encoder,
     query_encoder: Encoder,
     *,
-    language: Language,
+    languages: Languages,
 ) -> dict[str, Any] | None:
     """Each leg's mean reciprocal rank on held-out sentences of the generation at ``root``,
     with the scores it gave the right passages and the best wrong ones (for calibration).
@@ -79,8 +81,8 @@ def self_check(
     rests = [_without(p, start, end) for p, _, (start, end) in chosen]
     query_vectors = query_encoder.encode(queries)
     rest_vectors = encoder.encode([embedded for _, embedded in rests])
-    lexical = LexicalIndex(root / LEXICAL, language)
-    average_length = _average_length(passages, language)
+    lexical = LexicalIndex(root / LEXICAL, languages[0])
+    average_length = _average_length(passages)
     from ..storage.vectors import VectorIndex  # FAISS, as the build already loaded it
 
     vectors = VectorIndex(root / VECTORS)
@@ -88,9 +90,9 @@ def self_check(
     for (passage, _, _), query, (lexical_rest, _), qv, rv in zip(
         chosen, queries, rests, query_vectors, rest_vectors, strict=True
     ):
-        terms = query_terms(query, language)
+        terms = query_terms(query, languages)
         found = lexical.search_units([(term,) for term in terms], DEPTH)  # as _bm25 scores
-        rest = tokens(lexical_rest, language)
+        rest = tokens(lexical_rest, passage.language)
         target = _bm25(terms, rest, lexical.term_stats(terms), average_length)
         ranks["bm25"].append(_rank(target, found, passage.passage_id))
         nearest = vectors.search(qv, DEPTH)
@@ -125,10 +127,10 @@ def _without(passage: Passage, start: int, end: int) -> tuple[str, str]:
     return lexical, prefix + rest
 
 
-def _average_length(passages: Sequence[Passage], language: Language) -> float:
+def _average_length(passages: Sequence[Passage]) -> float:
     step = max(1, len(passages) // 2000)  # a sample is plenty for a mean
     lengths = [
-        len(tokens(f"{p.title}\n{p.text}" if p.title else p.text, language))
+        len(tokens(f"{p.title}\n{p.text}" if p.title else p.text, p.language))
         for p in passages[::step]
     ]
     return max(1.0, sum(lengths) / len(lengths))

@@ -230,7 +230,9 @@ def info(index: IndexOption = None, json_output: JsonOption = False) -> None:
     if "base" in live:
         stdout.print(f"delta over  generation {live['base']} (live writes up to {live['seq']})")
     stdout.print(f"model       {model['name']} ({model['dimension']} dims, {model['fingerprint']})")
-    stdout.print(f"language    {details['language']} (how words in Latin script are stemmed)")
+    main, *others = details["languages"]
+    also = f"; also {', '.join(others)}, detected in some documents" if others else ""
+    stdout.print(f"language    {main} (how words in Latin script are stemmed{also})")
     stdout.print(f"size        {human_bytes(details['bytes'])}")
     if details["shards"] > 1:
         stdout.print(f"shards      {details['shards']}")

@@ -57,8 +57,8 @@ LanguageOption = Annotated[
     LanguageChoice | None,
     typer.Option(
         "--language",
-        help="How words in Latin script are stemmed (default auto: the language most documents "
-        "are written in). Cyrillic, Greek, Arabic and Tamil are always stemmed as such.",
+        help="The language every document's Latin script is stemmed in (default auto: each "
+        "document's own, detected). Cyrillic, Greek, Arabic and Tamil are stemmed as such.",
         show_default=False,
     ),
 ]

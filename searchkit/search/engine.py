@@ -20,7 +20,7 @@ from ..embed import Encoder, load_query_encoder
 from ..embed.shared import SharedQueryEncoder
 from ..errors import IndexCorruptError
 from ..records import FilterValue, Fused, Ranked, RankedDocuments, SearchResult
-from ..storage.analysis import manifest_language
+from ..storage.analysis import manifest_languages
 from ..storage.live import live_record
 from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded
@@ -297,7 +297,7 @@ class SearchEngine:
             "documents": counts["documents"],
             "passages": counts["passages"],
             "model": self.manifest["model"],
-            "language": manifest_language(self.manifest),
+            "languages": manifest_languages(self.manifest),  # the main one first
             "sources": self.manifest["sources"],
             "bytes": sum(files.values()),
             "files": files,

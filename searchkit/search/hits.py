@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ..choices import Language
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
 from ..records import Fused, Hit, LegScore, Ranked
-from ..storage.analysis import Unit, term_spans
+from ..storage.analysis import Languages, Unit, term_spans
 from ..storage.catalog import PassageRow
 from .highlight import merge_spans, most_similar, to_html
 from .relevance import likely_match
@@ -19,10 +18,10 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 
-def make_hit(item: Fused, row: PassageRow, units: list[Unit], language: Language) -> Hit:
-    """A hit with lexical highlights: the words matching the query's analyzed ``units``
-    (its Latin script analyzed as ``language``, as the index was)."""
-    spans = merge_spans(row.text, term_spans(row.text, units, language))
+def make_hit(item: Fused, row: PassageRow, units: list[Unit], languages: Languages) -> Hit:
+    """A hit with lexical highlights: the words matching the query's analyzed ``units`` in one
+    of the index's ``languages``."""
+    spans = merge_spans(row.text, term_spans(row.text, units, languages))
     return Hit(
         doc_id=row.doc_id,
         path=row.path,

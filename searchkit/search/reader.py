@@ -10,7 +10,7 @@ from ..choices import Mode
 from ..config import Settings
 from ..errors import QuerySyntaxError, SearchkitError
 from ..records import FilterValue, Fused, Hit, Ranked
-from ..storage.analysis import highlight_units, manifest_language, query_terms, query_units
+from ..storage.analysis import highlight_units, manifest_languages, query_terms, query_units
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, VECTORS, check_counts, corrupt
 from ..storage.lexical import LexicalIndex, TermStats
@@ -36,12 +36,12 @@ class IndexReader:
         self.generation = generation
         self.settings = settings
         self.manifest = store.manifest(generation)
-        self.language = manifest_language(self.manifest)
+        self.languages = manifest_languages(self.manifest)  # the main one first
         # Queries never read the raw vectors; FAISS is checked when it is opened.
         store.check_sizes(generation, self.manifest, skip={EMBEDDINGS, VECTORS})
         root = store.path(generation)
         try:
-            self._lexical = LexicalIndex(root / LEXICAL, self.language)
+            self._lexical = LexicalIndex(root / LEXICAL, self.languages[0])
             self._catalog = Catalog(root / CATALOG)
         except Exception as exc:  # damaged files fail inside tantivy or SQLite
             raise corrupt(generation, f"cannot be opened ({type(exc).__name__})") from None
@@ -101,13 +101,13 @@ class IndexReader:
 
     def term_stats(self, text: str) -> TermStats:
         """Passage count and document frequencies of the query's terms in this generation."""
-        return self._lexical.term_stats(query_terms(text, self.language))
+        return self._lexical.term_stats(query_terms(text, self.languages))
 
     def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
         """Hits for fused candidates of this generation, with the words matching ``text``."""
-        units = highlight_units(text, syntax, self.language)
+        units = highlight_units(text, syntax, self.languages)
         rows = self._catalog.passages([f.passage_id for f in page])
-        return [make_hit(item, rows[item.passage_id], units, self.language) for item in page]
+        return [make_hit(item, rows[item.passage_id], units, self.languages) for item in page]
 
     def document_of(self, passage_id: int) -> str:
         """The id of the document passage ``passage_id`` belongs to."""
@@ -161,7 +161,7 @@ class IndexReader:
         try:
             if syntax:
                 return self._lexical.search_syntax(text, depth, allowed)
-            units = query_units(text, self.language)
+            units = query_units(text, self.languages)
             return self._lexical.search_units(units, depth, allowed, stats)
         except (SearchkitError, KeyboardInterrupt, SystemExit):
             raise

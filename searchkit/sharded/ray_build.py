@@ -31,7 +31,6 @@ from ..embed import Encoder, ModelFolder, load_encoder, passage_backend
 from ..errors import SearchkitError, SourceError, UserInputError
 from ..ingest.documents import iter_documents
 from ..ingest.passages import embedded_passages
-from ..storage.analysis import LanguageSample, index_language
 from ..storage.catalog import content_hash
 from ..storage.sharded import ShardedStore, shard_of
 from ..storage.store import Store
@@ -97,12 +96,9 @@ def cluster_rebuild(
         clock = time.perf_counter()
         stage("reading and cutting documents")
         encoder = load_encoder(settings)
-        texts, reused, documents, passages, sample = _plan(
+        texts, reused, documents, passages = _plan(
             paths, cluster, settings, shards, encoder if reuse else None
         )
-        if settings.language == "auto":  # one for every shard, so that all read a query alike
-            language = index_language(sample.languages())
-            settings = settings.model_copy(update={"language": language})
         seconds["plan"] = time.perf_counter() - clock
 
         clock = time.perf_counter()
@@ -164,9 +160,9 @@ def _plan(
     settings: Settings,
     shards: int,
     reuse_for: Encoder | None,
-) -> tuple[dict[str, str], int, int, int, LanguageSample]:
-    """Passages to embed (content hash -> text), counts (reused, documents, passages), and a
-    sample of documents for their language. ``reuse_for``: reuse each shard's vectors."""
+) -> tuple[dict[str, str], int, int, int]:
+    """Passages to embed (content hash -> text), and counts: reused, documents, passages.
+    Vectors are reused from each shard's live generation when ``reuse_for`` is given."""
     encoder = reuse_for or load_encoder(settings)
     reuse = [
         EmbeddingReuse(Store(cluster.shard_home(s)), encoder) if reuse_for else None
@@ -175,10 +171,8 @@ def _plan(
     missing: dict[str, str] = {}
     reused = documents = passages = 0
     base = document_base(Store(cluster.shard_home(0)), paths)  # as each shard's build names ids
-    sample = LanguageSample()
     for document in iter_documents(paths, base=base):
         documents += 1
-        sample.add(document.text)
         shard = shard_of(document.doc_id, shards)
         for text in embedded_passages(document, settings.min_passage_words, encoder)[1]:
             passages += 1
@@ -188,15 +182,17 @@ def _plan(
                 reused += 1
             else:
                 missing[digest] = text
-    return missing, reused, documents, passages, sample
+    return missing, reused, documents, passages
 
 
 def _embed(
     texts: dict[str, str], settings: Settings, actors: int, encoder: Encoder
 ) -> tuple[dict[str, NDArray[np.float32]], Counter[str]]:
-    """Vectors of ``texts`` (by hash) from a Ray Data actor pool, and batches per node. Each
-    Ray Data row is one forward pass as a local build batches them (``ModelFolder.batches``),
-    so that every passage gets the vector one machine would give it."""
+    """Vectors of ``texts`` (by hash) from a Ray Data actor pool, and batches per node.
+
+    Each Ray Data row is one whole forward pass as a local build would batch these texts
+    (``ModelFolder.batches``), so that every passage gets the vector one machine would give it.
+    """
     vectors: dict[str, NDArray[np.float32]] = {}
     nodes: Counter[str] = Counter()
     if not texts:
@@ -344,4 +340,9 @@ def _run_shard_build(  # noqa: PLR0917 (called positionally by Ray)
 
 
 def _model_entry(encoder: Encoder) -> dict[str, Any]:
-    return {key: getattr(encoder, key) for key in ("name", "fingerprint", "dimension", "variant")}
+    return {
+        "name": encoder.name,
+        "fingerprint": encoder.fingerprint,
+        "dimension": encoder.dimension,
+        "variant": encoder.variant,
+    }

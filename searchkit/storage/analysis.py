@@ -3,11 +3,10 @@ script, the index's Latin-script language, and the detection of that language.""
 
 from __future__ import annotations
 
-import random
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
@@ -17,6 +16,8 @@ import tantivy
 from ..choices import LANGUAGES, Language
 
 DEFAULT_LANGUAGE: Language = "english"
+Languages = tuple[Language, ...]  # those an index's documents are analyzed in, its main first
+ENGLISH: Languages = (DEFAULT_LANGUAGE,)
 MAX_TOKEN_CHARS = 40
 # Words are runs of letters, combining marks and digits (marks: the vowel signs of Devanagari
 # or Tamil are part of their word), joined by inner apostrophes so that the stemmer sees
@@ -52,11 +53,10 @@ Unit = tuple[str, ...]  # what a query searches for: one term, or two adjacent C
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u02bc": "'", "\u2018": "'"})
 _NEGATED = re.compile(r'(?:^|\s)(?:-|NOT\s+)(?:"[^"]*"|\S+)')
 _FIELD_PREFIX = re.compile(r"\b\w+:")
-# Detection reads the opening of up to SAMPLE_DOCUMENTS documents; a document is in a language
-# when at least MIN_STOPWORD_SHARE of its words, and MIN_STOPWORDS words, are that language's
-# stopwords (running text has 30-50%; a list of names or identifiers almost none).
-SAMPLE_DOCUMENTS = 500
-SAMPLE_CHARS = 1000
+# A document is in the language whose stopwords are the most of the words of its first
+# DETECT_CHARS characters, when they are at least MIN_STOPWORD_SHARE of them, and at least
+# MIN_STOPWORDS words (running text has 30-50%; a list of names or identifiers almost none).
+DETECT_CHARS = 1000
 MIN_STOPWORD_SHARE = 0.1
 MIN_STOPWORDS = 3
 
@@ -93,61 +93,66 @@ def tokens(text: str, language: Language = DEFAULT_LANGUAGE) -> list[str]:
     return list(analyzer(language).analyze(normalize(text)))
 
 
-def query_terms(text: str, language: Language = DEFAULT_LANGUAGE) -> list[str]:
-    """The distinct analyzed terms of natural-language ``text``, in order of appearance."""
-    return list(dict.fromkeys(tokens(text, language)))
+def query_terms(text: str, languages: Languages = ENGLISH) -> list[str]:
+    """The distinct analyzed terms of natural-language ``text``, in order of appearance, as
+    each of the index's ``languages`` analyzes it."""
+    return list(dict.fromkeys(term for lang in languages for term in tokens(text, lang)))
 
 
-def query_units(text: str, language: Language = DEFAULT_LANGUAGE) -> list[Unit]:
-    """What plain ``text`` searches for: each analyzed term, except that a run of CJK
-    characters is searched as its adjacent pairs (a lone character as itself)."""
-    found = list(analyzer(language).pre_tokenize(normalize(text)).tokens)
+def query_units(text: str, languages: Languages = ENGLISH) -> list[Unit]:
+    """What plain ``text`` searches for: each analyzed term (in each of ``languages``), except
+    that a run of CJK characters is searched as its adjacent pairs (a lone one as itself)."""
     units: list[Unit] = []
-    for i, token in enumerate(found):
-        if not _is_cjk(token.text):
-            units.append((token.text,))
-        elif _cjk_pair(found, i):
-            units.append((token.text, found[i + 1].text))
-        elif i == 0 or not _cjk_pair(found, i - 1):
-            units.append((token.text,))
+    for language in languages:
+        found = list(analyzer(language).pre_tokenize(normalize(text)).tokens)
+        for i, token in enumerate(found):
+            if not _is_cjk(token.text):
+                units.append((token.text,))
+            elif _cjk_pair(found, i):
+                units.append((token.text, found[i + 1].text))
+            elif i == 0 or not _cjk_pair(found, i - 1):
+                units.append((token.text,))
     return list(dict.fromkeys(units))
 
 
-def highlight_units(text: str, syntax: bool, language: Language = DEFAULT_LANGUAGE) -> list[Unit]:
+def highlight_units(text: str, syntax: bool, languages: Languages = ENGLISH) -> list[Unit]:
     """Units worth marking in hits: for syntax queries, minus field names and negated clauses."""
     if syntax:
         text = _FIELD_PREFIX.sub(" ", _NEGATED.sub(" ", text))
-    return query_units(text, language)
+    return query_units(text, languages)
 
 
 def term_spans(
-    text: str, units: Iterable[Unit], language: Language = DEFAULT_LANGUAGE
+    text: str, units: Iterable[Unit], languages: Languages = ENGLISH
 ) -> list[tuple[int, int]]:
-    """Code-point spans of the words in ``text`` matching ``units``: a word whose analyzed form
-    is a one-term unit, two adjacent CJK characters that are a pair."""
+    """Code-point spans of the words in ``text`` matching ``units``: a word with an analyzed
+    form (in one of ``languages``) that is a one-term unit, two adjacent CJK characters that
+    are a pair."""
     units = frozenset(units)
     if not units:
         return []
-    found = _words(text, language)
+    found = _words(text, languages)
     marked: set[int] = set()
-    for i, (term, _, end) in enumerate(found):
-        if (term,) in units:
+    for i, (terms, _, end) in enumerate(found):
+        if any((term,) in units for term in terms):
             marked.add(i)
-        if i + 1 < len(found) and (term, found[i + 1][0]) in units and end == found[i + 1][1]:
-            marked.update((i, i + 1))
+        if i + 1 < len(found) and end == found[i + 1][1]:
+            following = found[i + 1][0]
+            if any((term, other) in units for term in terms for other in following):
+                marked.update((i, i + 1))
     return [(found[i][1], found[i][2]) for i in sorted(marked)]
 
 
-def _words(text: str, language: Language) -> list[tuple[str, int, int]]:
-    """The analyzed words of ``text`` with their code-point spans. Hits are highlighted many
-    times a second, and tantivy's own offsets come as one Python object per word, so words
-    are found by a Python pattern that splits text as the analyzer does, and each distinct
-    word is analyzed once per process (``_analyze_word``)."""
+def _words(text: str, languages: Languages) -> list[tuple[tuple[str, ...], int, int]]:
+    """The analyzed forms of the words of ``text`` with their code-point spans. Hits are
+    highlighted many times a second, and tantivy's own offsets come as one Python object per
+    word, so words are found by a Python pattern that splits text as the analyzer does, and
+    each distinct word is analyzed once per process (``_analyze_word``)."""
     found = []
     for start, end in word_spans(text):
-        term = _analyze_word(text[start:end], language)
-        if term is not None:
-            found.append((term, start, end))
+        terms = _analyze_word(text[start:end], languages)
+        if terms:
+            found.append((terms, start, end))
     return found
 
 
@@ -167,10 +172,11 @@ def _marks_as_letters() -> dict[int, str]:
 
 
 @lru_cache(maxsize=200_000)
-def _analyze_word(word: str, language: Language) -> str | None:
-    """A word's analyzed form, or None where the analyzer drops it (a stopword, too long)."""
-    terms = analyzer(language).analyze(normalize(word))
-    return terms[0] if len(terms) == 1 else None
+def _analyze_word(word: str, languages: Languages) -> tuple[str, ...]:
+    """A word's analyzed forms, one per language at most (none where each analyzer drops it:
+    a stopword, too long)."""
+    forms = (analyzer(language).analyze(normalize(word)) for language in languages)
+    return tuple(dict.fromkeys(terms[0] for terms in forms if len(terms) == 1))
 
 
 def _is_cjk(term: str) -> bool:
@@ -188,64 +194,52 @@ def _cjk_pair(found: list[tantivy.Token], i: int) -> bool:
 
 
 @cache
-def _stopwords_removed(language: str | None) -> tantivy.TextAnalyzer:
-    """Words, lowercased, without the stopwords of ``language`` (None: all words)."""
+def _stopwords_removed(*languages: str) -> tantivy.TextAnalyzer:
+    """Words, lowercased, without the stopwords of ``languages`` (none: every word)."""
     builder = _words_only()
-    if language is not None:
+    for language in languages:
         builder = builder.filter(tantivy.Filter.stopword(language))
     return builder.build()
 
 
+@lru_cache(maxsize=100_000)
+def _stopword_in(word: str) -> tuple[str, ...]:
+    """The languages that list the lowercased ``word`` as a stopword."""
+    if _stopwords_removed(*_STOPWORD_LISTS).analyze(word):  # most words: in no list at all
+        return ()
+    return tuple(lang for lang in _STOPWORD_LISTS if not _stopwords_removed(lang).analyze(word))
+
+
 def document_language(text: str) -> str | None:
-    """The language whose stopwords make up most of ``text``'s words, or None: too little
-    running text to tell."""
-    text = normalize(text[:SAMPLE_CHARS])
-    words = len(_stopwords_removed(None).analyze(text))
-    stopwords = {
-        language: words - len(_stopwords_removed(language).analyze(text))
-        for language in _STOPWORD_LISTS
-    }
-    best = max(stopwords, key=lambda language: stopwords[language])
-    enough = stopwords[best] >= max(MIN_STOPWORDS, MIN_STOPWORD_SHARE * words)
-    return best if enough else None
+    """The language whose stopwords make up most of the words at the start of ``text``, or
+    None: too little running text to tell (a title, a list of names, a script without a
+    stopword list)."""
+    words = _PY_WORD.findall(normalize(text[:DETECT_CHARS]).lower())  # as tantivy, near enough
+    found = Counter(language for word in words for language in _stopword_in(word))
+    if not found:
+        return None
+    language, count = max(found.items(), key=lambda item: (item[1], item[0] == DEFAULT_LANGUAGE))
+    return language if count >= max(MIN_STOPWORDS, MIN_STOPWORD_SHARE * len(words)) else None
 
 
-class LanguageSample:
-    """The openings of up to SAMPLE_DOCUMENTS documents, drawn evenly from a stream of any
-    length (reservoir sampling, seeded: the same documents always give the same sample)."""
-
-    def __init__(self) -> None:
-        self.texts: list[str] = []
-        self._seen = 0
-        self._random = random.Random(0)
-
-    def add(self, text: str) -> None:
-        self._seen += 1
-        if len(self.texts) < SAMPLE_DOCUMENTS:
-            self.texts.append(text[:SAMPLE_CHARS])
-            return
-        slot = self._random.randrange(self._seen)
-        if slot < SAMPLE_DOCUMENTS:
-            self.texts[slot] = text[:SAMPLE_CHARS]
-
-    def languages(self) -> dict[str, int]:
-        """How many sampled documents are in each language (``None``: "unknown")."""
-        found = Counter(document_language(text) or "unknown" for text in self.texts)
-        return dict(found.most_common())
+def latin_language(detected: str | None) -> Language | None:
+    """``detected`` where it is a language of Latin script (one with a stemmer here)."""
+    return next((language for language in LANGUAGES if language == detected), None)
 
 
-def index_language(detected: dict[str, int]) -> Language:
-    """The Latin-script language most sampled documents are written in (English where none
-    is: its stems touch only Latin script)."""
-    latin = [language for language in detected if language in LANGUAGES]
-    if not latin:
+def main_language(documents: Mapping[str, int]) -> Language:
+    """The Latin-script language most documents are written in (English where none is: its
+    stems touch only Latin script)."""
+    counts = {lang: documents[lang] for lang in LANGUAGES if documents.get(lang)}
+    if not counts:
         return DEFAULT_LANGUAGE
-    return max(latin, key=lambda language: (detected[language], language == DEFAULT_LANGUAGE))
+    return max(counts, key=lambda language: (counts[language], language == DEFAULT_LANGUAGE))
 
 
-def manifest_language(manifest: dict[str, Any]) -> Language:
-    """The language a generation's manifest, or a cluster manifest's shards, read Latin script
-    as (every shard of a cluster is built with one)."""
+def manifest_languages(manifest: dict[str, Any]) -> Languages:
+    """The languages a generation's documents are analyzed in, its main language first; for a
+    cluster manifest, its shards' (every shard of a cluster has one main language)."""
     entries = manifest.get("shards") or [manifest]
-    language: Language = entries[0].get("language") or DEFAULT_LANGUAGE
-    return language
+    main: Language = entries[0].get("language") or DEFAULT_LANGUAGE
+    others = {lang for entry in entries for lang in entry.get("languages") or {}}
+    return (main, *(language for language in LANGUAGES if language in others - {main}))

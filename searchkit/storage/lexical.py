@@ -59,16 +59,17 @@ class LexicalRow:
     path: str
     title: str
     text: str
+    language: Language | None = None  # its document's, where it is not the index's main one
 
 
 def write_lexical(
-    directory: Path, rows: Iterator[LexicalRow], language: Language = DEFAULT_LANGUAGE
+    directory: Path, rows: Iterator[LexicalRow], main: Language = DEFAULT_LANGUAGE
 ) -> int:
-    """Write a new tantivy index of ``rows`` into the empty ``directory``, its Latin script
-    analyzed as ``language``; returns the count."""
+    """Write a new tantivy index of ``rows`` into the empty ``directory``; returns the count.
+    Latin script is analyzed as each row's language, else as the index's ``main`` one."""
     directory.mkdir(parents=True, exist_ok=True)
     index = tantivy.Index(_schema(), path=str(directory))
-    index.register_tokenizer(ANALYZER_NAME, analyzer(language))
+    index.register_tokenizer(ANALYZER_NAME, analyzer(main))
     writer = index.writer(WRITER_HEAP_BYTES, 1)
     count = 0
     for row in rows:
@@ -76,8 +77,15 @@ def write_lexical(
         doc.add_unsigned("pid", row.passage_id)
         doc.add_text("doc_id", row.doc_id)
         doc.add_text("path", row.path)
-        doc.add_text("title", normalize(row.title))
-        doc.add_text("text", normalize(f"{row.title}\n{row.text}" if row.title else row.text))
+        title = normalize(row.title)
+        text = normalize(f"{row.title}\n{row.text}" if row.title else row.text)
+        if row.language is None or row.language == main:
+            doc.add_text("title", title)
+            doc.add_text("text", text)
+        else:  # analyzed here as its language: tantivy applies one analyzer per field
+            own = analyzer(row.language)
+            doc.add_pre_tokenized_text("title", own.pre_tokenize(title))
+            doc.add_pre_tokenized_text("text", own.pre_tokenize(text))
         writer.add_document(doc)
         count += 1
     writer.commit()
@@ -109,11 +117,11 @@ class TermStats:
 
 class LexicalIndex:
     """A read-only tantivy index; every search goes through one searcher snapshot. Syntax
-    queries are analyzed as the index was, in its ``language``."""
+    queries are analyzed as its ``main`` language."""
 
-    def __init__(self, directory: Path, language: Language = DEFAULT_LANGUAGE) -> None:
+    def __init__(self, directory: Path, main: Language = DEFAULT_LANGUAGE) -> None:
         self._index = tantivy.Index.open(str(directory))
-        self._index.register_tokenizer(ANALYZER_NAME, analyzer(language))
+        self._index.register_tokenizer(ANALYZER_NAME, analyzer(main))
         self._schema = self._index.schema
         self._searcher = self._index.searcher()
 

@@ -125,6 +125,7 @@ class ShardedStore:
             "manifest_sha256": sha256_file(store.path(generation) / MANIFEST),
             "self_check": manifest.get("self_check"),
             "language": manifest.get("language"),
+            "languages": manifest.get("languages"),
         }
 
     def pinned(self, shard: int) -> set[int]:

@@ -38,7 +38,7 @@ def health(response: Response, engine: Engine) -> dict[str, Any]:
 
 @router.get("/stats", response_model=StatsOut, responses=documented(500, 503))
 def stats(request: Request, response: Response, engine: Engine) -> dict[str, Any]:
-    """Generation, counts, model, and this worker's recent query latency."""
+    """Generation, counts, model, languages, and this worker's recent query latency."""
     info = engine.info()
     stamp(response, engine.generation)
     return {
@@ -46,6 +46,7 @@ def stats(request: Request, response: Response, engine: Engine) -> dict[str, Any
         "documents": info["documents"],
         "passages": info["passages"],
         "model": info["model"],
+        "languages": info["languages"],
         "bytes": info["bytes"],
         "worker": os.getpid(),
         "latency": _percentiles(request.app.state.latencies),

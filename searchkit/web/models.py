@@ -105,6 +105,7 @@ class StatsOut(BaseModel):
     documents: int
     passages: int
     model: dict[str, Any]
+    languages: list[str] = Field(description="languages Latin script is stemmed in, main first")
     bytes: int
     worker: int
     latency: LatencyOut
