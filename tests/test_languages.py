@@ -159,7 +159,10 @@ def test_the_language_through_the_cli(french: Path, tmp_path: Path) -> None:
         ("Cada verano pasamos allí las vacaciones con nuestros primos.", "spanish"),
         ("Elke zomer brengen we daar de vakantie door met onze neven.", "dutch"),
         ("Varje sommar tillbringar vi semestern där med våra kusiner.", "swedish"),
-        ("Каждое лето мы проводим там каникулы с нашими братьями.", "russian"),
+        (
+            "Каждое лето мы проводим там каникулы с нашими братьями, и нам всегда жаль уезжать.",
+            "russian",
+        ),
         ("UreD UreE UreF FOXO3 S-400 Baikal", None),  # no running text
         ("大熊猫主要吃竹子", None),
     ],
@@ -174,3 +177,24 @@ def test_highlighting_splits_words_as_tantivy_does(text: str) -> None:
     tokens = words.pre_tokenize(normalize(text)).tokens
     expected = [(token.char_offset_from, token.char_offset_to) for token in tokens]
     assert word_spans(text) == expected
+
+
+def test_a_stopword_of_one_language_does_not_match_in_another(
+    tmp_path: Path, hash_encoder: HashEncoder
+) -> None:
+    docs = {
+        "saturn.txt": "Saturn\n\nThe rings of Saturn are made of ice and rock, and they are "
+        "wide but thin. The rings were first seen in the year 1610 by Galileo.",
+        "jupiter.txt": "Jupiter\n\nJupiter is the largest of the planets, and it has faint "
+        "rings of dust that are hard to see from the Earth at night.",
+        "mars.txt": "Mars\n\nMars is a cold desert planet, and it has two small moons that "
+        "were found in the year 1877 by an astronomer in Washington.",
+        "roman.txt": "Un roman\n\nLe roman « The Lord of the Rings » est une œuvre de Tolkien, "
+        "et nous le lisons chaque hiver avec nos enfants dans la maison.",
+    }
+    index = tmp_path / "index"
+    build_index([write_corpus(tmp_path / "docs", docs)], index, encoder=hash_encoder)
+    assert _manifest(index)["languages"] == {"english": 3, "french": 1}
+    # "the" and "of" are English stopwords: no English document holds them, the French one
+    # does, and they would make it the best match for any English query that uses them.
+    assert _bm25(index, "the rings of Saturn")[0] == "saturn.txt"

@@ -59,6 +59,9 @@ _FIELD_PREFIX = re.compile(r"\b\w+:")
 DETECT_CHARS = 1000
 MIN_STOPWORD_SHARE = 0.1
 MIN_STOPWORDS = 3
+# ... and by CLEAR_WIN times as many as the next language's: close neighbours that share most
+# function words (Danish and Norwegian, say) are left to the index's main language.
+CLEAR_WIN = 1.5
 
 
 def _words_only() -> tantivy.TextAnalyzerBuilder:
@@ -70,12 +73,14 @@ def _words_only() -> tantivy.TextAnalyzerBuilder:
 
 
 @cache
-def analyzer(language: Language = DEFAULT_LANGUAGE) -> tantivy.TextAnalyzer:
+def analyzer(
+    language: Language = DEFAULT_LANGUAGE, stopwords_of: Languages = ()
+) -> tantivy.TextAnalyzer:
     """Letter/digit words (CJK characters one by one), lowercase, drop the stopwords of
-    ``language`` and Russian, stem Latin script as ``language``, Cyrillic as Russian, and
-    Greek, Arabic and Tamil as themselves."""
+    ``language``, of ``stopwords_of`` and of Russian, stem Latin script as ``language``,
+    Cyrillic as Russian, and Greek, Arabic and Tamil as themselves."""
     builder = _words_only()
-    for stopwords in (language, "russian"):
+    for stopwords in dict.fromkeys((language, *stopwords_of, "russian")):
         if stopwords in _STOPWORD_LISTS:
             builder = builder.filter(tantivy.Filter.stopword(stopwords))
     for stemmer in (language, *_SCRIPT_STEMMERS):
@@ -93,10 +98,18 @@ def tokens(text: str, language: Language = DEFAULT_LANGUAGE) -> list[str]:
     return list(analyzer(language).analyze(normalize(text)))
 
 
+def _query_analyzer(language: Language, languages: Languages) -> tantivy.TextAnalyzer:
+    """``language``'s analyzer for a query to an index holding ``languages``: a word that is a
+    stopword in any of them is dropped, as a document in that language dropped it. Otherwise
+    "of", which no English document holds, would match the one French document holding it."""
+    return analyzer(language, languages if len(languages) > 1 else ())
+
+
 def query_terms(text: str, languages: Languages = ENGLISH) -> list[str]:
     """The distinct analyzed terms of natural-language ``text``, in order of appearance, as
     each of the index's ``languages`` analyzes it."""
-    return list(dict.fromkeys(term for lang in languages for term in tokens(text, lang)))
+    analyzed = (_query_analyzer(lang, languages).analyze(normalize(text)) for lang in languages)
+    return list(dict.fromkeys(term for terms in analyzed for term in terms))
 
 
 def query_units(text: str, languages: Languages = ENGLISH) -> list[Unit]:
@@ -104,7 +117,7 @@ def query_units(text: str, languages: Languages = ENGLISH) -> list[Unit]:
     that a run of CJK characters is searched as its adjacent pairs (a lone one as itself)."""
     units: list[Unit] = []
     for language in languages:
-        found = list(analyzer(language).pre_tokenize(normalize(text)).tokens)
+        found = list(_query_analyzer(language, languages).pre_tokenize(normalize(text)).tokens)
         for i, token in enumerate(found):
             if not _is_cjk(token.text):
                 units.append((token.text,))
@@ -213,13 +226,17 @@ def _stopword_in(word: str) -> tuple[str, ...]:
 def document_language(text: str) -> str | None:
     """The language whose stopwords make up most of the words at the start of ``text``, or
     None: too little running text to tell (a title, a list of names, a script without a
-    stopword list)."""
+    stopword list), or no clear winner. One-letter words are left out: as initials and
+    symbols ("U. aurea L.", "n = 21") they would read as French or Dutch stopwords."""
     words = _PY_WORD.findall(normalize(text[:DETECT_CHARS]).lower())  # as tantivy, near enough
-    found = Counter(language for word in words for language in _stopword_in(word))
-    if not found:
+    found = Counter(lang for word in words if len(word) > 1 for lang in _stopword_in(word))
+    ranked = sorted(found.items(), key=lambda item: (-item[1], item[0] != DEFAULT_LANGUAGE))
+    if not ranked:
         return None
-    language, count = max(found.items(), key=lambda item: (item[1], item[0] == DEFAULT_LANGUAGE))
-    return language if count >= max(MIN_STOPWORDS, MIN_STOPWORD_SHARE * len(words)) else None
+    language, count = ranked[0]
+    runner_up = ranked[1][1] if len(ranked) > 1 else 0
+    enough = count >= max(MIN_STOPWORDS, MIN_STOPWORD_SHARE * len(words))
+    return language if enough and count >= CLEAR_WIN * runner_up else None
 
 
 def latin_language(detected: str | None) -> Language | None:
