@@ -65,10 +65,11 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)
-    language: LanguageChoice = Field(
-        default="auto",
+    language: LanguageChoice | None = Field(
+        default=None,
         description="how the lexical index stems Latin script: auto (each document in the "
-        "language detected in it) or one Snowball language for every document",
+        "language detected in it), or one Snowball language for every document; unset: "
+        "as the live index was built (a language set before is kept), else auto",
     )
     # Fusion defaults: z-scored scores and 300 passages per leg, chosen by `searchkit tune` on
     # half of SciFact train and confirmed on the other half (benchmarks/RESULTS.md); the legs'

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from searchkit.choices import Language
 from searchkit.records import Span
 from searchkit.search.highlight import merge_spans, segments, to_html
-from searchkit.storage.analysis import query_units, term_spans
+from searchkit.storage.analysis import _words, query_units, term_spans, word_spans
 
 
 def _marks(text: str, query: str) -> list[str]:
@@ -47,3 +51,21 @@ def test_segments_cover_the_text() -> None:
     pieces = segments(text, [Span(4, 7)])
     assert pieces == [("one ", None), ("two", "lexical"), (" three", None)]
     assert "".join(p for p, _ in pieces) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("aAbBsSdDyingleT0 '_-.,")), max_size=60),
+    picks=st.lists(st.integers(0, 30), max_size=4),
+    language=st.sampled_from(["english", "french", "german", "dutch", "turkish"]),
+)
+def test_ascii_highlighting_finds_the_words_a_full_scan_finds(
+    text: str, picks: list[int], language: Language
+) -> None:
+    """The ASCII fast path looks only at words beginning as a query term does; it must mark
+    exactly what analyzing every word marks."""
+    languages: tuple[Language, ...] = (language,)
+    every = _words(text, word_spans(text), languages)
+    units = [(every[i % len(every)][0][0],) for i in picks] if every else [("s",)]
+    expected = [(start, end) for terms, start, end in every if (terms[0],) in units]
+    assert term_spans(text, units, languages) == expected

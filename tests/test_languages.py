@@ -14,8 +14,20 @@ import tantivy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from searchkit import SearchEngine, Settings, build_index
-from searchkit.storage.analysis import WORD_PATTERN, document_language, normalize, word_spans
+from searchkit import IndexWriter, SearchEngine, Settings, build_index
+from searchkit.build.selfcheck import _bm25 as bm25_replica
+from searchkit.search.reader import IndexReader
+from searchkit.storage.analysis import (
+    WORD_PATTERN,
+    Languages,
+    document_language,
+    normalize,
+    query_terms,
+    tokens,
+    word_spans,
+)
+from searchkit.storage.lexical import LexicalIndex, LexicalRow, write_lexical
+from searchkit.storage.store import Store
 
 from .conftest import HashEncoder, write_corpus
 
@@ -116,23 +128,27 @@ def test_each_document_is_stemmed_in_the_language_it_is_detected_in(french: Path
     assert [hits[0].text[h.start : h.end] for h in hits[0].highlights] == ["Häuser"]
 
 
-def test_a_configured_language_is_used_and_kept_by_rebuilds(
+def test_a_configured_language_is_kept_by_rebuilds_until_auto(
     tmp_path: Path, hash_encoder: HashEncoder
 ) -> None:
     docs, index = write_corpus(tmp_path / "docs", FRENCH), tmp_path / "index"
     build_index([docs], index, Settings(language="german"), encoder=hash_encoder)
     assert _bm25(index, "Haus") == ["berge.txt"]  # German stems: "Häuser" is "haus"
     (docs / "neu.txt").write_text("Das Haus\n\nEin neues Haus am See.", encoding="utf-8")
-    build_index([docs], index, encoder=hash_encoder)  # language: auto
+    build_index([docs], index, encoder=hash_encoder)  # language unset: kept
     manifest = _manifest(index)
     assert manifest["language"] == "german"
     assert manifest["language_choice"] == {"source": "configured"}
     assert manifest["languages"] == {"german": 5}  # every document read as German
-    build_index([docs], index, Settings(language="auto"), encoder=hash_encoder)  # still kept
-    assert _manifest(index)["language"] == "german"
     build_index([docs], index, Settings(language="french"), encoder=hash_encoder)
     assert _manifest(index)["language"] == "french"
     assert _bm25(index, "Haus") == ["neu.txt"]  # "Häuser" is read as French now
+    report = build_index([docs], index, Settings(language="auto"), encoder=hash_encoder)
+    assert report.published  # detection again, though every document is unchanged
+    manifest = _manifest(index)
+    assert manifest["language_choice"] == {"source": "detected"}
+    assert manifest["languages"] == {"french": 3, "german": 2}
+    assert _bm25(index, "Haus") == ["neu.txt", "berge.txt"]
 
 
 def test_the_language_through_the_cli(french: Path, tmp_path: Path) -> None:
@@ -197,4 +213,55 @@ def test_a_stopword_of_one_language_does_not_match_in_another(
     assert _manifest(index)["languages"] == {"english": 3, "french": 1}
     # "the" and "of" are English stopwords: no English document holds them, the French one
     # does, and they would make it the best match for any English query that uses them.
-    assert _bm25(index, "the rings of Saturn")[0] == "saturn.txt"
+    assert _bm25(index, "the rings of Saturn") == ["saturn.txt", "jupiter.txt", "roman.txt"]
+    # A minority language's stopwords stay in the main language's reading: German "man",
+    # "will" and "die" are English words
+    languages: Languages = ("english", "german")
+    assert query_terms("the man will die in the war", languages) == ["man", "die", "war"]
+    # BM25's reference score counts the main language's reading of the query alone
+    store = Store(index)
+    stats = IndexReader(store, store.require_current(), Settings()).term_stats(
+        "frozen lakes of Saturn"
+    )
+    assert stats.reference == ("frozen", "lake", "saturn")
+    assert set(stats.doc_freq) > set(stats.reference)  # the French forms are searched too
+
+
+def test_a_live_write_in_another_language_is_stemmed_in_it(
+    tmp_path: Path, hash_encoder: HashEncoder
+) -> None:
+    index = tmp_path / "index"
+    docs = {name: text for name, text in FRENCH.items() if name != "berge.txt"}
+    build_index([write_corpus(tmp_path / "docs", docs)], index, encoder=hash_encoder)
+    writer = IndexWriter(index, encoder=hash_encoder)
+    writer.upsert([{"id": "berge", "text": FRENCH["berge.txt"]}])
+    writer.flush()  # a delta generation over the French one
+    assert _manifest(index)["languages"] == {"french": 0, "german": 1}
+    engine = SearchEngine.open(index, encoder=hash_encoder)
+    assert engine.info()["languages"] == ["french", "german"]
+    assert _bm25(index, "Haus") == ["berge"]  # German stems in the delta
+    assert _bm25(index, "trouver") == ["maison.txt"]  # French stems in its base
+
+
+def test_the_self_check_scores_a_passage_as_tantivy_does(tmp_path: Path) -> None:
+    rows = [
+        LexicalRow(i, f"d{i}", f"d{i}", "", text, language)
+        for i, (text, language) in enumerate(
+            [
+                ("The lakes of the north freeze in the winter months.", None),
+                ("Lakes and rivers hold most of the fresh water on land.", None),
+                ("Die Häuser am See sind alt, und die Häuser sind schön.", "german"),
+            ]
+        )
+    ]
+    write_lexical(tmp_path / "lexical", iter(rows), "english")
+    lexical = LexicalIndex(tmp_path / "lexical", "english")
+    languages: Languages = ("english", "german")
+    terms = query_terms("lake Häuser", languages)
+    stats = lexical.term_stats(terms)
+    average = sum(len(tokens(row.text, row.language or "english")) for row in rows) / len(rows)
+    found = {r.passage_id: r.score for r in lexical.search_units([(t,) for t in terms], 10)}
+    for row in rows:
+        analyzed = tokens(row.text, row.language or "english")
+        replica = bm25_replica(terms, analyzed, stats, average)
+        assert replica == pytest.approx(found[row.passage_id], rel=0.02)

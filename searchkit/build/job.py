@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..choices import LANGUAGES, Language
+from ..choices import Language
 from ..config import Settings
 from ..embed import Encoder
 from ..errors import IndexCorruptError
@@ -78,7 +78,6 @@ class Job:
     rows: list[LexicalRow] = field(default_factory=list)
     document_hashes: dict[str, str] = field(default_factory=dict)
     kept_language: Language | None = None  # the live generation's, where it was configured
-    main_language: Language | None = None  # decided over a whole cluster, for its shards
     detected: Counter[str] = field(default_factory=Counter)  # documents per language ("": none)
     language: Language = DEFAULT_LANGUAGE  # the main language of Latin script in this index
     language_choice: dict[str, Any] = field(default_factory=dict)  # how, for the manifest
@@ -119,7 +118,9 @@ def _configured(job: Job) -> Language | None:
     if job.live is not None and job.live.base_language is not None:  # a delta reads as its base
         main, choice = job.live.base_language
         return main if choice.get("source") == "configured" else None
-    return job.settings.language if job.settings.language != "auto" else job.kept_language
+    if job.settings.language is None:  # unset: a language set before is kept
+        return job.kept_language
+    return None if job.settings.language == "auto" else job.settings.language
 
 
 def detect_language(job: Job, document: Document) -> Language | None:
@@ -132,21 +133,20 @@ def detect_language(job: Job, document: Document) -> Language | None:
 
 def choose_language(job: Job) -> None:
     """The main language of Latin script: set, kept or a delta's base's; else the one most
-    documents are written in (over a whole cluster, for a shard)."""
+    documents are written in."""
     configured = _configured(job)
     if job.live is not None and job.live.base_language is not None:
         job.language, job.language_choice = job.live.base_language
     elif configured is not None:
         job.language, job.language_choice = configured, {"source": "configured"}
     else:
-        job.language = job.main_language or main_language(job.detected)
+        job.language = main_language(job.detected)
         job.language_choice = {"source": "detected"}
 
 
 def index_languages(job: Job) -> Languages:
     """The languages this index's documents are analyzed in, the main one first."""
-    others = {lang for lang in job.detected if lang and lang != job.language}
-    return (job.language, *(language for language in LANGUAGES if language in others))
+    return manifest_languages({"language": job.language, "languages": analyzed_languages(job)})
 
 
 def analyzed_languages(job: Job) -> dict[str, int]:
@@ -194,7 +194,7 @@ def manifest(job: Job) -> dict[str, Any]:
         },
         "indexes": settings["indexes"],
         "language": settings["language"],
-        "language_choice": job.language_choice,
+        "language_choice": settings["language_choice"],
         "languages": settings["languages"],
         "self_check": job.self_check,
         "live": None if job.live is None else job.live.record,
@@ -257,5 +257,6 @@ def _settings(job: Job) -> dict[str, Any]:
         },
         "indexes": {"lexical": "tantivy bm25", "vectors": _vector_description(job)},
         "language": job.language,
+        "language_choice": job.language_choice,
         "languages": analyzed_languages(job),
     }

@@ -57,8 +57,9 @@ LanguageOption = Annotated[
     LanguageChoice | None,
     typer.Option(
         "--language",
-        help="The language every document's Latin script is stemmed in (default auto: each "
-        "document's own, detected). Cyrillic, Greek, Arabic and Tamil are stemmed as such.",
+        help="The language every document's Latin script is stemmed in, or auto: each "
+        "document's own, detected (default: a language set before is kept, else auto). "
+        "Cyrillic, Greek, Arabic and Tamil are stemmed as such.",
         show_default=False,
     ),
 ]

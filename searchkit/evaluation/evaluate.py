@@ -97,6 +97,8 @@ def cached_index_dir(index_home: Path, dataset: BeirDataset, settings: Settings)
     backend = passage_backend(settings)
     if backend != "torch-fp32":  # the reference keeps the key it had before backends existed
         build.append(backend)
+    if settings.language is not None:  # unset: each document's own, as before languages
+        build.append(f"language-{settings.language}")
     digest.update(json.dumps(build).encode())
     return Path(index_home) / "eval-cache" / f"{dataset.root.name}-{digest.hexdigest()[:16]}"
 

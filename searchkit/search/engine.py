@@ -297,7 +297,7 @@ class SearchEngine:
             "documents": counts["documents"],
             "passages": counts["passages"],
             "model": self.manifest["model"],
-            "languages": manifest_languages(self.manifest),  # the main one first
+            "languages": list(manifest_languages(self.manifest)),  # the main one first
             "sources": self.manifest["sources"],
             "bytes": sum(files.values()),
             "files": files,

@@ -11,7 +11,7 @@ interleaved (``global_id`` with two "shards": base 0, delta 1).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -172,10 +172,18 @@ class LayeredShard:
         self.manifest = self._manifest()
 
     def _manifest(self) -> dict[str, Any]:
-        """The delta's manifest, with counts for both layers and the base's self-check."""
+        """The delta's manifest, with counts for both layers, the base's self-check, and the
+        languages of both (documents a live write replaced counted in each)."""
         delta = self.delta.manifest
         counts = shown_counts(self.delta.store.home, self.delta.generation)
-        return {**delta, "counts": counts, "self_check": self.base.manifest.get("self_check")}
+        languages = Counter(self.base.manifest.get("languages") or {})
+        languages.update(delta.get("languages") or {})
+        return {
+            **delta,
+            "counts": counts,
+            "self_check": self.base.manifest.get("self_check"),
+            "languages": dict(languages),
+        }
 
     def files(self) -> dict[str, int]:
         """Each file both layers read, with its size."""

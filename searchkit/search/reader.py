@@ -3,6 +3,7 @@ document of a passage, and the hits for chosen passages. A shard, in the pipelin
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -101,7 +102,8 @@ class IndexReader:
 
     def term_stats(self, text: str) -> TermStats:
         """Passage count and document frequencies of the query's terms in this generation."""
-        return self._lexical.term_stats(query_terms(text, self.languages))
+        stats = self._lexical.term_stats(query_terms(text, self.languages))
+        return replace(stats, reference=tuple(query_terms(text, self.languages[:1])))
 
     def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
         """Hits for fused candidates of this generation, with the words matching ``text``."""

@@ -194,10 +194,9 @@ class ShardSet:
         return list(zip(self._clients, self._generations, strict=True))
 
     def idf_sum(self, text: str) -> float:
-        """The sum of the query terms' IDFs over the whole index: BM25's reference score.
-        The statistics name every term of the query, as the shards analyzed it."""
+        """The sum of the query terms' IDFs over the whole index: BM25's reference score."""
         stats = self._term_stats(text)
-        return sum(stats.idf(term) for term in stats.doc_freq)
+        return sum(stats.idf(term) for term in stats.reference)
 
     def _term_stats(self, text: str) -> TermStats:
         """The query terms' statistics over all shards (cached: they change only with the

@@ -99,15 +99,19 @@ def tokens(text: str, language: Language = DEFAULT_LANGUAGE) -> list[str]:
 
 
 def _query_analyzer(language: Language, languages: Languages) -> tantivy.TextAnalyzer:
-    """``language``'s analyzer for a query to an index holding ``languages``: a word that is a
-    stopword in any of them is dropped, as a document in that language dropped it. Otherwise
-    "of", which no English document holds, would match the one French document holding it."""
-    return analyzer(language, languages if len(languages) > 1 else ())
+    """``language``'s analyzer for a query to an index holding ``languages`` (the main one
+    first): another language's reading also drops the main language's stopwords. Otherwise
+    "of", which no English document holds, would match the one French document holding it.
+    A minority language's stopwords are not dropped from the main reading: one German
+    document must not take "man" out of every English query."""
+    main = languages[0]
+    return analyzer(language, (main,) if language != main else ())
 
 
 def query_terms(text: str, languages: Languages = ENGLISH) -> list[str]:
     """The distinct analyzed terms of natural-language ``text``, in order of appearance, as
-    each of the index's ``languages`` analyzes it."""
+    each of the index's ``languages`` analyzes it (``languages[:1]``: as its main language
+    does, which is what BM25's reference score counts)."""
     analyzed = (_query_analyzer(lang, languages).analyze(normalize(text)) for lang in languages)
     return list(dict.fromkeys(term for terms in analyzed for term in terms))
 
@@ -129,9 +133,11 @@ def query_units(text: str, languages: Languages = ENGLISH) -> list[Unit]:
 
 
 def highlight_units(text: str, syntax: bool, languages: Languages = ENGLISH) -> list[Unit]:
-    """Units worth marking in hits: for syntax queries, minus field names and negated clauses."""
+    """Units worth marking in hits: for syntax queries (which tantivy parses in the main
+    language alone), minus field names and negated clauses."""
     if syntax:
         text = _FIELD_PREFIX.sub(" ", _NEGATED.sub(" ", text))
+        languages = languages[:1]
     return query_units(text, languages)
 
 
@@ -141,28 +147,35 @@ def term_spans(
     """Code-point spans of the words in ``text`` matching ``units``: a word with an analyzed
     form (in one of ``languages``) that is a one-term unit, two adjacent CJK characters that
     are a pair."""
-    units = frozenset(units)
-    if not units:
+    singles = {unit[0] for unit in units if len(unit) == 1}
+    pairs = {unit for unit in units if len(unit) == 2}
+    if not singles and not pairs:
         return []
-    found = _words(text, languages)
+    if pairs or not text.isascii():
+        spans = word_spans(text)
+    else:  # ten hits of long ASCII text are highlighted in well under a millisecond this way
+        spans = _ascii_words_starting(text, frozenset(term[0] for term in singles))
+    found = _words(text, spans, languages)
     marked: set[int] = set()
     for i, (terms, _, end) in enumerate(found):
-        if any((term,) in units for term in terms):
+        if not singles.isdisjoint(terms):
             marked.add(i)
-        if i + 1 < len(found) and end == found[i + 1][1]:
+        if pairs and i + 1 < len(found) and end == found[i + 1][1]:
             following = found[i + 1][0]
-            if any((term, other) in units for term in terms for other in following):
+            if any((term, other) in pairs for term in terms for other in following):
                 marked.update((i, i + 1))
     return [(found[i][1], found[i][2]) for i in sorted(marked)]
 
 
-def _words(text: str, languages: Languages) -> list[tuple[tuple[str, ...], int, int]]:
-    """The analyzed forms of the words of ``text`` with their code-point spans. Hits are
-    highlighted many times a second, and tantivy's own offsets come as one Python object per
-    word, so words are found by a Python pattern that splits text as the analyzer does, and
-    each distinct word is analyzed once per process (``_analyze_word``)."""
+def _words(
+    text: str, spans: list[tuple[int, int]], languages: Languages
+) -> list[tuple[tuple[str, ...], int, int]]:
+    """The analyzed forms of the words of ``text`` at ``spans``. Hits are highlighted many
+    times a second, and tantivy's own offsets come as one Python object per word, so words
+    are found by a Python pattern that splits text as the analyzer does, and each distinct
+    word is analyzed once per process (``_analyze_word``)."""
     found = []
-    for start, end in word_spans(text):
+    for start, end in spans:
         terms = _analyze_word(text[start:end], languages)
         if terms:
             found.append((terms, start, end))
@@ -175,6 +188,26 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     if not text.isascii() and _MARK.search(text):
         scanned = text.translate(_marks_as_letters())  # one code point for one: spans hold
     return [match.span() for match in _PY_WORD.finditer(scanned)]
+
+
+def _ascii_words_starting(text: str, firsts: frozenset[str]) -> list[tuple[int, int]]:
+    """The spans of the words of ASCII ``text`` that begin with one of ``firsts`` (in either
+    case): the only ones that can match a term beginning so. In ASCII, analysis keeps a word's
+    first letter: Snowball stemmers change endings, and the stemmers that change a beginning
+    (Arabic prefixes, accents) work on other scripts."""
+    pattern = _ascii_words_pattern(firsts)
+    return [] if pattern is None else [match.span() for match in pattern.finditer(text)]
+
+
+@lru_cache(maxsize=4096)
+def _ascii_words_pattern(firsts: frozenset[str]) -> re.Pattern[str] | None:
+    """``_PY_WORD`` for ASCII text, restricted to words beginning with one of ``firsts``."""
+    letters = sorted({c for first in firsts if first.isascii() for c in (first, first.upper())})
+    if not letters:
+        return None
+    # A word starts after no letter or digit, nor after an apostrophe that joins it to one.
+    start = r"(?<![A-Za-z0-9])(?<![A-Za-z0-9]')"
+    return re.compile(rf"{start}[{re.escape(''.join(letters))}][A-Za-z0-9]*(?:'[A-Za-z0-9]+)*")
 
 
 @cache
@@ -228,8 +261,9 @@ def document_language(text: str) -> str | None:
     None: too little running text to tell (a title, a list of names, a script without a
     stopword list), or no clear winner. One-letter words are left out: as initials and
     symbols ("U. aurea L.", "n = 21") they would read as French or Dutch stopwords."""
-    words = _PY_WORD.findall(normalize(text[:DETECT_CHARS]).lower())  # as tantivy, near enough
-    found = Counter(lang for word in words if len(word) > 1 for lang in _stopword_in(word))
+    split = _PY_WORD.findall(normalize(text[:DETECT_CHARS]).lower())  # as tantivy, near enough
+    words = [word for word in split if len(word) > 1]
+    found = Counter(language for word in words for language in _stopword_in(word))
     ranked = sorted(found.items(), key=lambda item: (-item[1], item[0] != DEFAULT_LANGUAGE))
     if not ranked:
         return None
@@ -255,8 +289,10 @@ def main_language(documents: Mapping[str, int]) -> Language:
 
 def manifest_languages(manifest: dict[str, Any]) -> Languages:
     """The languages a generation's documents are analyzed in, its main language first; for a
-    cluster manifest, its shards' (every shard of a cluster has one main language)."""
+    cluster manifest, all its shards' (each chooses its main language from its own documents:
+    the one most shards chose comes first)."""
     entries = manifest.get("shards") or [manifest]
-    main: Language = entries[0].get("language") or DEFAULT_LANGUAGE
-    others = {lang for entry in entries for lang in entry.get("languages") or {}}
-    return (main, *(language for language in LANGUAGES if language in others - {main}))
+    mains = Counter(entry.get("language") or DEFAULT_LANGUAGE for entry in entries)
+    main = main_language(mains)
+    named = {lang for entry in entries for lang in [*(entry.get("languages") or {}), *mains]}
+    return (main, *(language for language in LANGUAGES if language in named - {main}))

@@ -99,6 +99,9 @@ class TermStats:
 
     documents: int
     doc_freq: dict[str, int]
+    # The query's terms in the index's main language: the IDFs BM25's reference score adds up
+    # (``search.relevance``), not swollen by other languages' rare forms of the same words.
+    reference: tuple[str, ...] = ()
 
     def idf(self, term: str) -> float:
         """tantivy's BM25 IDF: ln(1 + (N - n + 0.5) / (n + 0.5))."""
@@ -108,11 +111,12 @@ class TermStats:
     @staticmethod
     def total(parts: Iterable[TermStats]) -> TermStats:
         """The statistics of several indexes taken as one."""
-        documents, doc_freq = 0, Counter[str]()
+        documents, doc_freq, reference = 0, Counter[str](), dict[str, None]()
         for part in parts:
             documents += part.documents
             doc_freq.update(part.doc_freq)
-        return TermStats(documents, dict(doc_freq))
+            reference.update(dict.fromkeys(part.reference))
+        return TermStats(documents, dict(doc_freq), tuple(reference))
 
 
 class LexicalIndex:
