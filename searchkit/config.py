@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     vector_index: VectorIndexChoice = "auto"
     exact_limit: int = Field(default=100_000, ge=0, description="auto: largest exact index")
     hnsw_m: int = Field(default=16, ge=4, le=128)
-    hnsw_ef_construction: int = Field(default=40, ge=8)
+    hnsw_ef_construction: int = Field(default=80, ge=8)
     hnsw_ef_search: int = Field(default=1600, ge=8, description="at least the leg's top-N")
     keep_generations: int = Field(default=2, ge=1)
     # A sharded index scores BM25 with the whole corpus's term statistics (one extra round

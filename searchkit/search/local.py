@@ -249,8 +249,12 @@ class LayeredShard:
         return Done({**found, "passages": passages})
 
     def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
-        layers = (split_id(passage_id, LAYERS) for passage_id in passage_ids)
-        return Done([self._layers[layer].document_of(local) for layer, local in layers])
+        layers = [split_id(passage_id, LAYERS) for passage_id in passage_ids]
+        found: list[dict[int, str]] = []
+        for layer, reader in enumerate(self._layers):
+            ids = [local for at, local in layers if at == layer]
+            found.append(dict(zip(ids, reader.doc_ids(ids), strict=True)))
+        return Done([found[layer][local] for layer, local in layers])
 
     def term_stats(self, generation: int, text: str) -> Done[TermStats]:
         return Done(self._term_stats(text))

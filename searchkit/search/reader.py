@@ -46,7 +46,6 @@ class IndexReader:
             self._catalog = Catalog(root / CATALOG)
         except Exception as exc:  # damaged files fail inside tantivy or SQLite
             raise corrupt(generation, f"cannot be opened ({type(exc).__name__})") from None
-        self._doc_of_passage: list[str] | None = None
         found = {LEXICAL: self._lexical.count, CATALOG: self._catalog.counts()[1]}
         check_counts(generation, found, self.passages)
         if open_vectors:
@@ -111,14 +110,11 @@ class IndexReader:
         rows = self._catalog.passages([f.passage_id for f in page])
         return [make_hit(item, rows[item.passage_id], units, self.languages) for item in page]
 
-    def document_of(self, passage_id: int) -> str:
-        """The id of the document passage ``passage_id`` belongs to."""
-        if self._doc_of_passage is None:
-            self._doc_of_passage = self._catalog.passage_documents()
-        return self._doc_of_passage[passage_id]
-
     def doc_ids(self, passage_ids: list[int]) -> list[str]:
-        return [self.document_of(pid) for pid in passage_ids]
+        """The ids of the documents the passages ``passage_ids`` belong to: looked up for
+        these passages alone, never a list of every passage's (a million strings at 1M)."""
+        found = self._catalog.documents_of(passage_ids)
+        return [found[pid] for pid in passage_ids]
 
     def document(self, doc_id: str) -> dict[str, Any] | None:
         """A document's metadata and passages, or None when this generation does not hold it."""

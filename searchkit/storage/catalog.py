@@ -130,12 +130,18 @@ class Catalog:
             found.update((row[0], PassageRow(*row)) for row in rows)
         return found
 
-    def passage_documents(self) -> list[str]:
-        """The document id of every passage, indexed by passage id."""
-        rows = self._db.execute(
-            "SELECT d.doc_id FROM passages p JOIN documents d ON d.id = p.document ORDER BY p.id"
-        )
-        return [row[0] for row in rows]
+    def documents_of(self, ids: list[int]) -> dict[int, str]:
+        """The document id of each of the passages ``ids``."""
+        found: dict[int, str] = {}
+        for chunk in _chunks(ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT p.id, d.doc_id FROM passages p JOIN documents d ON d.id = p.document "
+                f"WHERE p.id IN ({marks})",
+                chunk,
+            )
+            found.update(rows)
+        return found
 
     def fingerprint(self) -> str:
         """sha256 over every document and passage row (ids, paths, titles, metadata, offsets,
