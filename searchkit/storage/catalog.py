@@ -119,29 +119,22 @@ class Catalog:
 
     def passages(self, ids: list[int]) -> dict[int, PassageRow]:
         """The passages with ``ids``, joined with their documents."""
-        found: dict[int, PassageRow] = {}
-        for chunk in _chunks(ids):
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT p.id, d.doc_id, d.path, d.title, p.start, p.end, p.page, p.text "
-                f"FROM passages p JOIN documents d ON d.id = p.document WHERE p.id IN ({marks})",
-                chunk,
-            )
-            found.update((row[0], PassageRow(*row)) for row in rows)
-        return found
+        columns = "p.id, d.doc_id, d.path, d.title, p.start, p.end, p.page, p.text"
+        return {row[0]: PassageRow(*row) for row in self._passage_rows(columns, ids)}
 
     def documents_of(self, ids: list[int]) -> dict[int, str]:
         """The document id of each of the passages ``ids``."""
-        found: dict[int, str] = {}
+        return dict(self._passage_rows("p.id, d.doc_id", ids))
+
+    def _passage_rows(self, columns: str, ids: list[int]) -> Iterator[tuple[Any, ...]]:
+        """``columns`` of the passages ``ids`` (``p``) joined with their documents (``d``)."""
         for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT p.id, d.doc_id FROM passages p JOIN documents d ON d.id = p.document "
+            yield from self._db.execute(
+                f"SELECT {columns} FROM passages p JOIN documents d ON d.id = p.document "
                 f"WHERE p.id IN ({marks})",
                 chunk,
             )
-            found.update(rows)
-        return found
 
     def fingerprint(self) -> str:
         """sha256 over every document and passage row (ids, paths, titles, metadata, offsets,
