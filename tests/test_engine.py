@@ -145,7 +145,7 @@ def test_long_paragraphs_fit_the_model_window(real_encoder: Encoder) -> None:
     assert all(real_encoder.count_tokens(p.text) <= real_encoder.max_tokens for p in passages)
 
 
-def test_span_counts_from_one_tokenization_match_counting_each_span(
+def test_span_counts_from_word_counts_match_counting_each_span(
     real_encoder: Encoder,
 ) -> None:
     import random

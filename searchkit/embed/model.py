@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from itertools import accumulate
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -33,6 +35,8 @@ _SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two places of the model's window
 
 # Pre-tokenizers that split words at whitespace before anything else sees them.
 _WHITESPACE_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
+_WORD = re.compile(r"\S+")  # what str.isspace() separates, as _at_whitespace cuts
+_KNOWN_WORDS = 500_000  # token counts of words kept (a few tens of MB at most)
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 
 
@@ -133,12 +137,13 @@ class ModelFolder:
         return len(encoded[0].ids)
 
     def span_counter(self, text: str) -> Callable[[int, int], int]:
-        """Counts the tokens of spans of ``text`` from one tokenization of all of it.
+        """Counts the tokens of spans of ``text`` from the counts of its words.
 
         Splitting a document asks for the count of many overlapping spans, and tokenizing each
-        of them tokenizes the same text several times over. A span cut at whitespace counts the
-        same in place as alone when the tokenizer splits words at whitespace first (BERT's
-        does); other spans and other tokenizers are counted alone.
+        of them tokenizes the same text several times over. When the tokenizer splits words at
+        whitespace first (BERT's does), a span cut at whitespace counts as the sum of its
+        whitespace-separated words, and each distinct word is tokenized once per process;
+        other spans and other tokenizers are counted alone.
         """
 
         def count_alone(start: int, end: int) -> int:
@@ -146,16 +151,37 @@ class ModelFolder:
 
         if type(self._counting_tokenizer.pre_tokenizer).__name__ not in _WHITESPACE_SPLITTERS:
             return count_alone
-        offsets = self._counting_tokenizer.encode(text, add_special_tokens=False).offsets
-        starts = [start for start, _ in offsets]
-        ends = [end for _, end in offsets]
+        # Such a tokenizer splits at whitespace first: a span's count is the sum of its
+        # whitespace-separated words' counts, and a word, counted once per process, is a lookup.
+        words = [match.span() for match in _WORD.finditer(text)]
+        counts = self._word_counts([text[start:end] for start, end in words])
+        starts = [start for start, _ in words]
+        ends = [end for _, end in words]
+        totals = list(accumulate(counts, initial=0))
 
         def count(start: int, end: int) -> int:
             if not (_at_whitespace(text, start) and _at_whitespace(text, end)):
                 return count_alone(start, end)
-            return max(0, bisect_right(ends, end) - bisect_left(starts, start))
+            first, last = bisect_left(starts, start), bisect_right(ends, end)
+            return max(0, totals[last] - totals[first])
 
         return count
+
+    def _word_counts(self, words: list[str]) -> list[int]:
+        """The token count of each of ``words`` (no whitespace in any), those not seen before
+        counted in one batch."""
+        known = self._known_words
+        new = list(dict.fromkeys(word for word in words if word not in known))
+        if new:
+            if len(known) > _KNOWN_WORDS:
+                known.clear()
+            encoded = self._counting_tokenizer.encode_batch_fast(new, add_special_tokens=False)
+            known.update(zip(new, (len(encoding.ids) for encoding in encoded), strict=True))
+        return [known[word] for word in words]
+
+    @cached_property
+    def _known_words(self) -> dict[str, int]:
+        return {}
 
     def load_tokenizer(self) -> Any:
         """The model's ``tokenizers`` tokenizer with no truncation or padding set."""

@@ -46,7 +46,7 @@ def split_passages(
     """Cut ``document`` into passages that each fit ``settings.max_tokens``.
 
     Tokens are counted with ``count_spans`` over ``document.text`` when given (a counter that
-    tokenizes the document once), else by ``count_tokens`` on each piece.
+    need not tokenize each span again), else by ``count_tokens`` on each piece.
     """
     settings = settings or PassageSettings()
     text = document.text
@@ -242,9 +242,11 @@ def embedded_passages(
     then the passage. A passage alone often lacks its subject ("the patients", "this
     protein"); the title supplies it, and passages are cut to fit the window with it."""
     title = document.title
-    short = title and window.count_tokens(title) <= MAX_TITLE_TOKENS
-    context = title + "\n" if short else ""
-    budget = window.max_tokens - window.count_tokens(context)
+    context = title + "\n" if title else ""
+    context_tokens = window.count_tokens(context) if context else 0  # counted once
+    if context_tokens > MAX_TITLE_TOKENS:  # a long title would crowd out the passage
+        context, context_tokens = "", 0
+    budget = window.max_tokens - context_tokens
     settings = PassageSettings(min_words, budget)
     passages = split_passages(
         document, settings, window.count_tokens, window.span_counter(document.text)
