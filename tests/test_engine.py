@@ -156,13 +156,19 @@ def test_span_counts_from_word_counts_match_counting_each_span(
     seed = next(iter_documents([SEEDS])).text
     text = seed + "\n\nNaïve café — “quoted” 中文字符, e.g. URLs like https://x.org/a?b=c.\x00 end"
     count = real_encoder.span_counter(text)
+    tokenizer = real_encoder.load_tokenizer()  # type: ignore[attr-defined]
+
+    def tokenized(piece: str) -> int:  # the tokenizer itself, with nothing cached
+        return len(tokenizer.encode(piece, add_special_tokens=False).ids)
+
     words = [0, *(m.end() for m in re.finditer(r"\s+", text)), len(text)]
     picks = random.Random(7)
     for _ in range(300):
         start, end = sorted(picks.sample(words, 2))
-        assert count(start, end) == real_encoder.count_tokens(text[start:end])
+        assert count(start, end) == tokenized(text[start:end])
+        assert real_encoder.count_tokens(text[start:end]) == tokenized(text[start:end])
     for start, end in [(3, 40), (0, 17), (11, len(text) - 5)]:  # cuts inside words
-        assert count(start, end) == real_encoder.count_tokens(text[start:end])
+        assert count(start, end) == tokenized(text[start:end])
     document = next(iter_documents([SEEDS]))
     settings = PassageSettings(25, 60)  # a small window, so that paragraphs get cut
     by_span = split_passages(document, settings, real_encoder.count_tokens, count_spans=None)

@@ -132,9 +132,16 @@ class ModelFolder:
         return self.window - _SPECIAL_TOKENS
 
     def count_tokens(self, text: str) -> int:
+        if self._splits_at_whitespace:  # the sum of its words' counts (see span_counter)
+            return sum(self._word_counts(text.split()))
         # encode_batch_fast skips the character offsets that plain encode computes: half the cost.
         encoded = self._counting_tokenizer.encode_batch_fast([text], add_special_tokens=False)
         return len(encoded[0].ids)
+
+    @cached_property
+    def _splits_at_whitespace(self) -> bool:
+        """Whether the tokenizer splits words at whitespace before anything else."""
+        return type(self._counting_tokenizer.pre_tokenizer).__name__ in _WHITESPACE_SPLITTERS
 
     def span_counter(self, text: str) -> Callable[[int, int], int]:
         """Counts the tokens of spans of ``text`` from the counts of its words.
@@ -149,7 +156,7 @@ class ModelFolder:
         def count_alone(start: int, end: int) -> int:
             return self.count_tokens(text[start:end])
 
-        if type(self._counting_tokenizer.pre_tokenizer).__name__ not in _WHITESPACE_SPLITTERS:
+        if not self._splits_at_whitespace:
             return count_alone
         # Such a tokenizer splits at whitespace first: a span's count is the sum of its
         # whitespace-separated words' counts, and a word, counted once per process, is a lookup.
