@@ -16,6 +16,29 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def whole_process_lines(whole: dict[str, Any]) -> list[str]:
+    if not whole:
+        return []
+    plain, searchkit = whole["seconds"]["plain"], whole["seconds"]["searchkit"]
+    speedup = min(plain) / min(searchkit)
+    median = statistics.median(plain) / statistics.median(searchkit)
+    rounds = ", ".join(f"{p:.1f} / {s:.1f}" for p, s in zip(plain, searchkit, strict=True))
+    return [
+        "",
+        "## Whole process: `searchkit index` next to plain whole-document encoding",
+        "",
+        f"The first {whole['documents']:,} SciFact documents. Each round runs, as separate",
+        "processes, a script that loads sentence-transformers and encodes each document as one",
+        "text (`SentenceTransformer.encode`, fp32, batch 32, cut at the model's window), then",
+        "`searchkit index CORPUS --index NEW --quiet` (start-up, read, split, encode every",
+        "passage, tantivy, FAISS, self-check, publish). Section `whole` (`throughput.py`).",
+        "",
+        f"- seconds per round, plain / searchkit: {rounds}",
+        f"- goal (issue 16): searchkit >= 1.5x plain whole-document encoding: **{speedup:.2f}x**"
+        f" (best rounds; {median:.2f}x median against median), {_verdict(speedup >= 1.5)}",
+    ]
+
+
 def throughput_lines(rows: list[ThroughputRow], quality: dict[str, dict[str, float]]) -> list[str]:
     if not rows:
         return []

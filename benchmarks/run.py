@@ -31,9 +31,9 @@ from ingest import IngestRow, find_source, ingest_row
 from latency import LatencyRow, latency_rows
 from live import LiveFigures, as_dict, live_figures, live_lines
 from relevance import RelevanceRow, explain_cost, relevance_rows
-from report import cluster_lines, scale_lines, throughput_lines
+from report import cluster_lines, scale_lines, throughput_lines, whole_process_lines
 from scale import VectorRow, hybrid_at_scale, vector_rows
-from throughput import ThroughputRow, quality_rows, throughput_rows
+from throughput import ThroughputRow, quality_rows, throughput_rows, whole_process
 
 from searchkit.config import Settings
 from searchkit.evaluation.evaluate import cached_index_dir, load_beir
@@ -117,6 +117,7 @@ class Results:
     http: list[HttpRow] = field(default_factory=list)
     latency: list[LatencyRow] = field(default_factory=list)
     throughput: list[ThroughputRow] = field(default_factory=list)
+    whole: dict[str, Any] = field(default_factory=dict)
     quality: dict[str, dict[str, float]] = field(default_factory=dict)
     vectors: list[VectorRow] = field(default_factory=list)
     hybrid_scale: dict[str, Any] = field(default_factory=dict)
@@ -222,6 +223,7 @@ def write_results(results: Results) -> None:
                 f"{'met' if bm25 <= 2 else '**not met**'}."
             )
     lines += throughput_lines(results.throughput, results.quality)
+    lines += whole_process_lines(results.whole)
     lines += scale_lines(results.vectors, results.hybrid_scale, results.ingest)
     lines += cluster_lines(results.cluster)
     if http:
@@ -253,6 +255,7 @@ def write_results(results: Results) -> None:
         "http": [asdict(r) for r in http],
         "latency": [asdict(r) for r in results.latency],
         "throughput": [asdict(r) for r in results.throughput],
+        "whole_process": results.whole,
         "quality_ndcg10": results.quality,
         "vector_kinds": [asdict(r) for r in results.vectors],
         "hybrid_scale": results.hybrid_scale,
@@ -320,6 +323,7 @@ def load_results(path: Path) -> Results:
         http=[HttpRow(**r) for r in saved["http"]],
         latency=[LatencyRow(**r) for r in saved["latency"]],
         throughput=[ThroughputRow(**r) for r in saved.get("throughput", [])],
+        whole=saved.get("whole_process") or {},
         quality=saved.get("quality_ndcg10", {}),
         vectors=[VectorRow(**r) for r in saved.get("vector_kinds", [])],
         hybrid_scale=saved.get("hybrid_scale") or {},
@@ -363,6 +367,7 @@ SECTIONS = (
     "adaptive",
     "latency",
     "throughput",
+    "whole",
     "quality",
     "scale",
     "ingest",
@@ -430,6 +435,8 @@ def run_section(section: str, results: Results, dataset_dir: Path, args: Any) ->
         results.latency = latency_rows(index, queries[:200])
     elif section == "throughput":
         results.throughput = throughput_rows(dataset_dir)
+    elif section == "whole":
+        results.whole = whole_process(dataset_dir)
     elif section == "quality":
         results.quality = quality_rows(dataset_dir, args.split, home)
     elif section == "scale":

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -105,3 +107,36 @@ def quality_rows(dataset: Path, split: str, home: Path) -> dict[str, dict[str, f
         scores[backend] = {mode: values["ndcg@10"] for mode, values in results.items()}
         print(f"nDCG@10 with passages from {backend}: {json.dumps(scores[backend])}")
     return scores
+
+
+# The plain side of the whole-process comparison: what a user would write without searchkit.
+PLAIN_SCRIPT = """
+import json, sys
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer(sys.argv[1], device="cpu")
+with open(sys.argv[2]) as corpus:
+    records = [json.loads(line) for line in corpus]
+model.encode([r.get("title", "") + "\\n" + r["text"] for r in records], batch_size=32,
+             normalize_embeddings=True)
+"""
+
+
+def whole_process(dataset: Path, documents: int = 1500, rounds: int = 3) -> dict[str, Any]:
+    """Wall seconds of a whole `searchkit index` process over the first ``documents`` of the
+    corpus, next to a whole process encoding the same documents with sentence-transformers
+    (each document as one text, cut at the model's window), interleaved round by round."""
+    searchkit = str(Path(sys.executable).with_name("searchkit"))
+    model = str(resolve_model(Settings().model))
+    seconds: dict[str, list[float]] = {"plain": [], "searchkit": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = _subset(dataset, documents, Path(tmp))
+        for round_number in range(rounds):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", PLAIN_SCRIPT, model, str(corpus)], check=True)
+            seconds["plain"].append(time.perf_counter() - started)
+            index = Path(tmp) / f"index-{round_number}"
+            started = time.perf_counter()
+            argv = [searchkit, "index", str(corpus), "--index", str(index), "--quiet"]
+            subprocess.run(argv, check=True, capture_output=True)
+            seconds["searchkit"].append(time.perf_counter() - started)
+    return {"documents": documents, "seconds": seconds}
