@@ -156,11 +156,12 @@ def analyzed_languages(job: Job) -> dict[str, int]:
     return {job.language: main, **dict(sorted(others.items()))}
 
 
-def kept_language(live_manifest: dict[str, Any]) -> Language | None:
-    """The live generation's language where it was configured, for a rebuild to keep."""
-    if live_manifest.get("language_choice", {}).get("source") != "configured":
+def kept_language(live: dict[str, Any]) -> Language | None:
+    """The live generation's language (``live``: its manifest) where it was configured, for a
+    rebuild to keep."""
+    if live.get("language_choice", {}).get("source") != "configured":
         return None
-    return manifest_languages(live_manifest)[0]
+    return manifest_languages(live)[0]
 
 
 def index_plan(settings: Settings) -> IndexPlan:

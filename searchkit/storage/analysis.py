@@ -1,5 +1,6 @@
 """Text analysis shared by indexing, queries and highlighting: words, stopwords and stems by
-script, the index's Latin-script language, and the detection of that language."""
+script and by language (Latin script in each document's own), the detection of a document's
+language, and an index's languages as its manifest records them."""
 
 from __future__ import annotations
 
