@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from functools import cached_property
@@ -37,6 +38,7 @@ _SPECIAL_TOKENS = 2  # [CLS] and [SEP] take two places of the model's window
 _WHITESPACE_SPLITTERS = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit"}
 _WORD = re.compile(r"\S+")  # what str.isspace() separates, as _at_whitespace cuts
 _KNOWN_WORDS = 500_000  # token counts of words kept (a few tens of MB at most)
+_KNOWN_WORDS_LOCK = threading.Lock()
 _SUPPORTED_MODULES = {"Transformer", "Pooling", "Normalize"}
 
 
@@ -177,14 +179,16 @@ class ModelFolder:
     def _word_counts(self, words: list[str]) -> list[int]:
         """The token count of each of ``words`` (no whitespace in any), those not seen before
         counted in one batch."""
-        known = self._known_words
-        new = list(dict.fromkeys(word for word in words if word not in known))
-        if new:
-            if len(known) > _KNOWN_WORDS:
-                known.clear()
-            encoded = self._counting_tokenizer.encode_batch_fast(new, add_special_tokens=False)
-            known.update(zip(new, (len(encoding.ids) for encoding in encoded), strict=True))
-        return [known[word] for word in words]
+        with _KNOWN_WORDS_LOCK:  # a build's threads share the counts; one may clear them
+            known = self._known_words
+            new = list(dict.fromkeys(word for word in words if word not in known))
+            if new:
+                if len(known) > _KNOWN_WORDS:
+                    known.clear()
+                tokenizer = self._counting_tokenizer
+                encoded = tokenizer.encode_batch_fast(new, add_special_tokens=False)
+                known.update(zip(new, (len(encoding.ids) for encoding in encoded), strict=True))
+            return [known[word] for word in words]
 
     @cached_property
     def _known_words(self) -> dict[str, int]:
