@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -29,6 +31,29 @@ QUERIES = [("S-400 sanctions", "hybrid"), ("sourdough", "bm25"), ("car grease", 
 
 
 Answer = tuple[int, int | None, str | None, int]  # status, generation, worker, request number
+
+
+@contextmanager
+def _two_workers(index: Path, environment: dict[str, str]) -> Iterator[str]:
+    """``searchkit serve --workers 2`` over ``index`` with ``environment`` added, up and with
+    both workers' models warm; yields its URL and stops it on the way out."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port),
+         "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **environment},
+    )  # fmt: skip
+    try:
+        wait_until_up(url)
+        for text, mode in QUERIES * 4:  # warm both workers' models before the clock starts
+            httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _query_client(
@@ -59,23 +84,10 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
     corpus = write_corpus(tmp_path / "docs", docs)
     index = tmp_path / "index"
     build_index([corpus], index, encoder=real_encoder)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port),
-         "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
     responses: list[Answer] = []
     lock = threading.Lock()
     done = threading.Event()
-    try:
-        wait_until_up(url)
-        for text, mode in QUERIES * 4:  # warm both workers' models before the clock starts
-            httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
-
+    with _two_workers(index, {"PYTHONUNBUFFERED": "1"}) as url:
         threads = [
             threading.Thread(target=_query_client, args=(url, n, done, lock, responses))
             for n in range(CLIENTS)
@@ -98,10 +110,6 @@ def test_two_workers_serve_through_three_rebuilds(tmp_path: Path, real_encoder: 
         done.set()
         for thread in threads:
             thread.join(timeout=180)
-    finally:
-        done.set()
-        server.terminate()
-        server.wait(timeout=30)
     failures = [r for r in responses if r[0] != 200]
     generations = {g for _, g, _, _ in responses}
     by_worker: dict[str | None, list[tuple[int, int]]] = defaultdict(list)
@@ -128,24 +136,16 @@ def test_two_workers_serve_queries_and_writes_through_compactions(
 ) -> None:
     index = tmp_path / "index"
     build_index([write_corpus(tmp_path / "docs", FIXTURE_DOCS)], index, encoder=real_encoder)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "searchkit", "serve", "--index", str(index), "--port", str(port),
-         "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "SEARCHKIT_ADMIN_TOKEN": WRITE_TOKEN,
-             "SEARCHKIT_REFRESH_INTERVAL": "0.3", "SEARCHKIT_COMPACT_DOCUMENTS": "25"},
-    )  # fmt: skip
     queries: list[Answer] = []
     writes: list[int] = []
     lock = threading.Lock()
     done = threading.Event()
-    try:
-        wait_until_up(url)
-        for text, mode in QUERIES * 4:
-            httpx.get(url + "/search", params={"q": text, "mode": mode}, timeout=120)
+    settings = {
+        "SEARCHKIT_ADMIN_TOKEN": WRITE_TOKEN,
+        "SEARCHKIT_REFRESH_INTERVAL": "0.3",
+        "SEARCHKIT_COMPACT_DOCUMENTS": "25",
+    }
+    with _two_workers(index, settings) as url:
 
         def writer(number: int) -> None:
             auth = {"Authorization": f"Bearer {WRITE_TOKEN}"}
@@ -176,10 +176,6 @@ def test_two_workers_serve_queries_and_writes_through_compactions(
         done.set()
         for thread in threads:
             thread.join(timeout=180)
-    finally:
-        done.set()
-        server.terminate()
-        server.wait(timeout=30)
     print(
         f"\n{len(queries)} queries, {len(writes)} writes, compactions {sorted(compactions)}, "
         f"generations served {len({g for _, g, _, _ in queries})}"

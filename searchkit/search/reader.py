@@ -101,8 +101,9 @@ class IndexReader:
 
     def term_stats(self, text: str) -> TermStats:
         """Passage count and document frequencies of the query's terms in this generation."""
-        stats = self._lexical.term_stats(query_terms(text, self.languages))
-        return replace(stats, reference=tuple(query_terms(text, self.languages[:1])))
+        main = query_terms(text, self.languages[:1])
+        terms = main if len(self.languages) == 1 else query_terms(text, self.languages)
+        return replace(self._lexical.term_stats(terms), reference=tuple(main))
 
     def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
         """Hits for fused candidates of this generation, with the words matching ``text``."""

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
-import regex
 import tantivy
 
 from ..choices import LANGUAGES, Language
@@ -47,7 +46,6 @@ _PY_CJK = (  # Han, Hiragana and Katakana as the Unicode Script property assigns
 _PY_LETTERS = rf"[^\W_{_PY_CJK}]"
 _APOSTROPHE_CHARS = "'\u2019\u02bc\u2018"
 _PY_WORD = re.compile(rf"[{_PY_CJK}]|{_PY_LETTERS}+(?:[{_APOSTROPHE_CHARS}]{_PY_LETTERS}+)*")
-_MARK = regex.compile(r"\p{M}")
 _MARK_PLANES = (range(0xD800), range(0xE000, 0x40000), range(0xE0000, 0xE1000))  # all marks
 Unit = tuple[str, ...]  # what a query searches for: one term, or two adjacent CJK characters
 # Typographic apostrophes become ASCII ones; one code point for one, so offsets are unchanged.
@@ -189,7 +187,7 @@ def _words(
 def word_spans(text: str) -> list[tuple[int, int]]:
     """The code-point spans of the words tantivy's tokenizer (``WORD_PATTERN``) finds."""
     scanned = text
-    if not text.isascii() and _MARK.search(text):
+    if not text.isascii() and _mark_pattern().search(text):
         scanned = text.translate(_marks_as_letters())  # one code point for one: spans hold
     return [match.span() for match in _PY_WORD.finditer(scanned)]
 
@@ -215,10 +213,19 @@ def _ascii_words_pattern(firsts: frozenset[str]) -> re.Pattern[str] | None:
 
 
 @cache
+def _mark_pattern() -> Any:
+    """``\\p{M}``, from the ``regex`` module, imported only once a text is not ASCII: its
+    import costs a process about 19 ms (``python -X importtime -c "import regex"``)."""
+    import regex
+
+    return regex.compile(r"\p{M}")
+
+
+@cache
 def _marks_as_letters() -> dict[int, str]:
     """A translation of every combining mark to a letter, made once, when first needed."""
     every = "".join(chr(point) for plane in _MARK_PLANES for point in plane)
-    return dict.fromkeys(map(ord, regex.sub(r"\P{M}+", "", every)), "a")
+    return dict.fromkeys(map(ord, "".join(_mark_pattern().findall(every))), "a")
 
 
 @lru_cache(maxsize=200_000)
