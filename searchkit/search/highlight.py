@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterable
 
 from ..records import Span, SpanKind
@@ -41,7 +43,10 @@ def most_similar(
 
 def _joinable(gap: str) -> bool:
     """A gap joins two matches when it is empty or punctuation without whitespace."""
-    return all(not c.isspace() and not c.isalnum() for c in gap)
+    return _BREAK.search(gap) is None
+
+
+_BREAK = re.compile(r"\s|[^\W_]")  # whitespace, or a letter or digit (str.isalnum)
 
 
 def segments(text: str, spans: list[Span]) -> list[tuple[str, SpanKind | None]]:
@@ -60,14 +65,20 @@ def segments(text: str, spans: list[Span]) -> list[tuple[str, SpanKind | None]]:
     return pieces
 
 
-# What html.escape(quote=True) replaces, as one table: a single pass per run of text.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;"})
+_ESCAPED = re.compile("[&<>\"']")  # what html.escape(quote=True) replaces
 
 
 def to_html(text: str, spans: list[Span]) -> str:
-    """Escape each run of ``text``, then wrap highlighted runs in ``<mark>``."""
+    """Escape ``text`` and wrap highlighted runs in ``<mark>`` (overlapping spans: the earlier
+    one wins). Most texts hold nothing to escape, and are not escaped piece by piece."""
+    escape: Callable[[str], str] = html.escape if _ESCAPED.search(text) else str
     out = []
-    for piece, kind in segments(text, spans):
-        escaped = piece.translate(_ESCAPES)
-        out.append(f'<mark class="{kind}">{escaped}</mark>' if kind else escaped)
+    cursor = 0
+    for span in sorted(spans, key=lambda s: s.start):
+        if span.start < cursor:
+            continue
+        out.append(escape(text[cursor : span.start]))
+        out.append(f'<mark class="{span.kind}">{escape(text[span.start : span.end])}</mark>')
+        cursor = span.end
+    out.append(escape(text[cursor:]))
     return "".join(out)

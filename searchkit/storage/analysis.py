@@ -9,6 +9,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from functools import cache, lru_cache
+from itertools import accumulate, compress
 from typing import Any
 
 import tantivy
@@ -46,6 +47,9 @@ _PY_CJK = (  # Han, Hiragana and Katakana as the Unicode Script property assigns
 _PY_LETTERS = rf"[^\W_{_PY_CJK}]"
 _APOSTROPHE_CHARS = "'\u2019\u02bc\u2018"
 _PY_WORD = re.compile(rf"[{_PY_CJK}]|{_PY_LETTERS}+(?:[{_APOSTROPHE_CHARS}]{_PY_LETTERS}+)*")
+# Gaps and words, alternating; in ASCII, which a simpler pattern splits twice as fast.
+_PY_WORD_SPLIT = re.compile(f"({_PY_WORD.pattern})")
+_ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+(?:'[A-Za-z0-9]+)*)")
 _MARK_PLANES = (range(0xD800), range(0xE000, 0x40000), range(0xE0000, 0xE1000))  # all marks
 Unit = tuple[str, ...]  # what a query searches for: one term, or two adjacent CJK characters
 # Typographic apostrophes become ASCII ones; one code point for one, so offsets are unchanged.
@@ -121,6 +125,12 @@ def query_terms(text: str, languages: Languages = ENGLISH) -> list[str]:
 def query_units(text: str, languages: Languages = ENGLISH) -> list[Unit]:
     """What plain ``text`` searches for: each analyzed term (in each of ``languages``), except
     that a run of CJK characters is searched as its adjacent pairs (a lone one as itself)."""
+    return list(_query_units(text, languages))
+
+
+@lru_cache(maxsize=1024)
+def _query_units(text: str, languages: Languages) -> tuple[Unit, ...]:
+    """``query_units``, once per query text: its lexical leg and its highlights both ask."""
     units: list[Unit] = []
     for language in languages:
         found = list(_query_analyzer(language, languages).pre_tokenize(normalize(text)).tokens)
@@ -131,7 +141,7 @@ def query_units(text: str, languages: Languages = ENGLISH) -> list[Unit]:
                 units.append((token.text, found[i + 1].text))
             elif i == 0 or not _cjk_pair(found, i - 1):
                 units.append((token.text,))
-    return list(dict.fromkeys(units))
+    return tuple(dict.fromkeys(units))
 
 
 def highlight_units(text: str, syntax: bool, languages: Languages = ENGLISH) -> list[Unit]:
@@ -149,15 +159,66 @@ def term_spans(
     """Code-point spans of the words in ``text`` matching ``units``: a word with an analyzed
     form (in one of ``languages``) that is a one-term unit, two adjacent CJK characters that
     are a pair."""
-    singles = {unit[0] for unit in units if len(unit) == 1}
-    pairs = {unit for unit in units if len(unit) == 2}
-    if not singles and not pairs:
+    singles = frozenset(unit[0] for unit in units if len(unit) == 1)
+    pairs: set[Unit] = {unit for unit in units if len(unit) == 2}
+    if pairs or (not text.isascii() and _mark_pattern().search(text)):
+        return _spans_by_word(text, singles, pairs, languages)
+    if not singles:
         return []
-    if pairs or not text.isascii():
-        spans = word_spans(text)
-    else:  # ten hits of long ASCII text are highlighted in well under a millisecond this way
-        spans = _ascii_words_starting(text, frozenset(term[0] for term in singles))
-    found = _words(text, spans, languages)
+    # Hits are highlighted many times a second: every word is looked at (a stemmer may change
+    # any letter of a word: Dutch drops a leading "ge", French an elided "d'"), but the loops
+    # over words run inside ``re`` and C builtins. ``pieces`` alternates gaps and words.
+    pieces = (_ASCII_WORD_SPLIT if text.isascii() else _PY_WORD_SPLIT).split(text)
+    words = pieces[1::2]
+    marked = _vocabulary(languages).matching(set(words), singles)
+    if not marked:
+        return []
+    ends = list(accumulate(map(len, pieces)))
+    at = compress(range(1, len(pieces), 2), map(marked.__contains__, words))
+    return [(ends[i - 1], ends[i]) for i in at]
+
+
+class _Vocabulary:
+    """The words highlighting has seen, by the terms they analyze to (in one tuple of
+    languages): which of a text's words match a query is then set arithmetic, with only the
+    words never seen before analyzed."""
+
+    LIMIT = 500_000  # words; then it starts again (a few tens of MB at most)
+
+    def __init__(self, languages: Languages) -> None:
+        self._languages = languages
+        self._known: set[str] = set()
+        self._words_of: dict[str, set[str]] = {}
+
+    def matching(self, words: set[str], terms: frozenset[str]) -> set[str]:
+        """Those of ``words`` with an analyzed form among ``terms``."""
+        new = words.difference(self._known)
+        if new:
+            self._learn(new)
+        words_of = self._words_of
+        return words.intersection(set().union(*(words_of.get(term, ()) for term in terms)))
+
+    def _learn(self, new: set[str]) -> None:
+        if len(self._known) > self.LIMIT:
+            # Fresh objects, not clear(): a thread matching now keeps the ones it holds.
+            self._known, self._words_of = set(), {}
+        words_of = self._words_of
+        for word in new:
+            for term in _analyze_word(word, self._languages):
+                words_of.setdefault(term, set()).add(word)
+        self._known.update(new)
+
+
+@cache
+def _vocabulary(languages: Languages) -> _Vocabulary:
+    return _Vocabulary(languages)
+
+
+def _spans_by_word(
+    text: str, singles: frozenset[str], pairs: set[Unit], languages: Languages
+) -> list[tuple[int, int]]:
+    """``term_spans`` word by word: for CJK pairs, and for text holding combining marks."""
+    found = _words(text, word_spans(text), languages)
     marked: set[int] = set()
     for i, (terms, _, end) in enumerate(found):
         if not singles.isdisjoint(terms):
@@ -172,10 +233,9 @@ def term_spans(
 def _words(
     text: str, spans: list[tuple[int, int]], languages: Languages
 ) -> list[tuple[tuple[str, ...], int, int]]:
-    """The analyzed forms of the words of ``text`` at ``spans``. Hits are highlighted many
-    times a second, and tantivy's own offsets come as one Python object per word, so words
-    are found by a Python pattern that splits text as the analyzer does, and each distinct
-    word is analyzed once per process (``_analyze_word``)."""
+    """The analyzed forms of the words of ``text`` at ``spans``: tantivy's own offsets come
+    as one Python object per word, so words are found by a Python pattern that splits text as
+    the analyzer does, and each distinct word is analyzed once per process."""
     found = []
     for start, end in spans:
         terms = _analyze_word(text[start:end], languages)
@@ -190,26 +250,6 @@ def word_spans(text: str) -> list[tuple[int, int]]:
     if not text.isascii() and _mark_pattern().search(text):
         scanned = text.translate(_marks_as_letters())  # one code point for one: spans hold
     return [match.span() for match in _PY_WORD.finditer(scanned)]
-
-
-def _ascii_words_starting(text: str, firsts: frozenset[str]) -> list[tuple[int, int]]:
-    """The spans of the words of ASCII ``text`` that begin with one of ``firsts`` (in either
-    case): the only ones that can match a term beginning so. In ASCII, analysis keeps a word's
-    first letter: Snowball stemmers change endings, and the stemmers that change a beginning
-    (Arabic prefixes, accents) work on other scripts."""
-    pattern = _ascii_words_pattern(firsts)
-    return [] if pattern is None else [match.span() for match in pattern.finditer(text)]
-
-
-@lru_cache(maxsize=4096)
-def _ascii_words_pattern(firsts: frozenset[str]) -> re.Pattern[str] | None:
-    """``_PY_WORD`` for ASCII text, restricted to words beginning with one of ``firsts``."""
-    letters = sorted({c for first in firsts if first.isascii() for c in (first, first.upper())})
-    if not letters:
-        return None
-    # A word starts after no letter or digit, nor after an apostrophe that joins it to one.
-    start = r"(?<![A-Za-z0-9])(?<![A-Za-z0-9]')"
-    return re.compile(rf"{start}[{re.escape(''.join(letters))}][A-Za-z0-9]*(?:'[A-Za-z0-9]+)*")
 
 
 @cache
