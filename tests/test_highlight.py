@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from searchkit.choices import LANGUAGES, Language
 from searchkit.records import Span
 from searchkit.search.highlight import merge_spans, segments, to_html
+from searchkit.storage import analysis
 from searchkit.storage.analysis import _words, query_units, term_spans, word_spans
 
 
@@ -87,3 +88,16 @@ def test_a_stemmer_that_changes_a_word_s_beginning_is_still_highlighted(
     languages: tuple[Language, ...] = (language,)
     spans = term_spans(text, query_units(query, languages), languages)
     assert [text[start:end] for start, end in spans] == [marked]
+
+
+def test_highlighting_is_the_same_after_the_vocabulary_starts_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The words seen are forgotten past a limit; what is marked must not change."""
+    monkeypatch.setattr(analysis._Vocabulary, "LIMIT", 3)
+    texts = ["Sanctions on S-400 missiles", "new sanctioned parts", "the S-400's radar", "x y z"]
+    units = query_units("S-400 sanctions")
+    first = [term_spans(text, units) for text in texts]
+    assert [term_spans(text, units) for text in texts] == first
+    assert first[0] == [(0, 9), (13, 14), (15, 18)]
+    assert first[2] == [(4, 5), (6, 11)]  # "400's" is one word, its possessive stripped

@@ -5,6 +5,7 @@ language, and an index's languages as its manifest records them."""
 from __future__ import annotations
 
 import re
+import string
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -47,9 +48,11 @@ _PY_CJK = (  # Han, Hiragana and Katakana as the Unicode Script property assigns
 _PY_LETTERS = rf"[^\W_{_PY_CJK}]"
 _APOSTROPHE_CHARS = "'\u2019\u02bc\u2018"
 _PY_WORD = re.compile(rf"[{_PY_CJK}]|{_PY_LETTERS}+(?:[{_APOSTROPHE_CHARS}]{_PY_LETTERS}+)*")
-# Gaps and words, alternating; in ASCII, which a simpler pattern splits twice as fast.
 _PY_WORD_SPLIT = re.compile(f"({_PY_WORD.pattern})")
-_ASCII_WORD_SPLIT = re.compile(r"([A-Za-z0-9]+(?:'[A-Za-z0-9]+)*)")
+# ``_PY_WORD`` in ASCII text, and what separates its words there.
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*")
+_ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
+_ASCII_WORD_GAPS = bytes(c if chr(c) in _ASCII_ALNUM or c == ord("'") else 32 for c in range(256))
 _MARK_PLANES = (range(0xD800), range(0xE000, 0x40000), range(0xE0000, 0xE1000))  # all marks
 Unit = tuple[str, ...]  # what a query searches for: one term, or two adjacent CJK characters
 # Typographic apostrophes become ASCII ones; one code point for one, so offsets are unchanged.
@@ -167,46 +170,100 @@ def term_spans(
         return []
     # Hits are highlighted many times a second: every word is looked at (a stemmer may change
     # any letter of a word: Dutch drops a leading "ge", French an elided "d'"), but the loops
-    # over words run inside ``re`` and C builtins. ``pieces`` alternates gaps and words.
-    pieces = (_ASCII_WORD_SPLIT if text.isascii() else _PY_WORD_SPLIT).split(text)
+    # over words run in C: the words are split once, and only those never seen before are
+    # analyzed (``_Vocabulary``).
+    vocabulary = _vocabulary(languages)
+    if text.isascii():  # analysis lowercases first: in ASCII, so can the search for words
+        lowered = text.lower()
+        found = _ascii_words(lowered)
+        return _ascii_spans(lowered, found.intersection(vocabulary.forms(found, singles)))
+    pieces = _PY_WORD_SPLIT.split(text)  # gaps and words, alternating
     words = pieces[1::2]
-    marked = _vocabulary(languages).matching(set(words), singles)
-    if not marked:
-        return []
+    marked = vocabulary.forms(set(words), singles)
     ends = list(accumulate(map(len, pieces)))
     at = compress(range(1, len(pieces), 2), map(marked.__contains__, words))
     return [(ends[i - 1], ends[i]) for i in at]
 
 
+def _ascii_words(text: str) -> set[str]:
+    """The distinct words of ASCII ``text``, as ``_PY_WORD`` finds them: split at every
+    character that is neither a letter, a digit nor an apostrophe, in C; a piece holding an
+    apostrophe is split by the pattern (an apostrophe joins words only between them)."""
+    pieces = set(text.encode().translate(_ASCII_WORD_GAPS).decode().split())
+    if "'" not in text:
+        return pieces
+    odd = {piece for piece in pieces if "'" in piece}
+    return (pieces - odd).union(*(_ASCII_WORD.findall(piece) for piece in odd))
+
+
+def _ascii_spans(text: str, forms: set[str]) -> list[tuple[int, int]]:
+    """Where in ASCII ``text`` each of ``forms`` (words it holds) stands as a whole word."""
+    spans = []
+    for form in forms:
+        start = text.find(form)
+        while start >= 0:
+            end = start + len(form)
+            if _word_starts(text, start) and _word_ends(text, end):
+                spans.append((start, end))
+            start = text.find(form, start + 1)
+    return sorted(spans)
+
+
+def _word_starts(text: str, at: int) -> bool:
+    """Whether an ASCII word begins at ``at``: no letter or digit before it, nor an
+    apostrophe joining it to one."""
+    if at == 0:
+        return True
+    before = text[at - 1]
+    return before not in _ASCII_ALNUM and not (
+        before == "'" and at >= 2 and text[at - 2] in _ASCII_ALNUM
+    )
+
+
+def _word_ends(text: str, at: int) -> bool:
+    """Whether an ASCII word ends at ``at`` (the mirror of ``_word_starts``)."""
+    if at == len(text):
+        return True
+    after = text[at]
+    return after not in _ASCII_ALNUM and not (
+        after == "'" and at + 1 < len(text) and text[at + 1] in _ASCII_ALNUM
+    )
+
+
 class _Vocabulary:
     """The words highlighting has seen, by the terms they analyze to (in one tuple of
-    languages): which of a text's words match a query is then set arithmetic, with only the
+    languages): which words of a text match a query is then set arithmetic, with only the
     words never seen before analyzed."""
 
     LIMIT = 500_000  # words; then it starts again (a few tens of MB at most)
 
     def __init__(self, languages: Languages) -> None:
         self._languages = languages
-        self._known: set[str] = set()
-        self._words_of: dict[str, set[str]] = {}
+        # The known words and the words of each term, replaced together (never cleared): a
+        # thread reading them meanwhile keeps a consistent pair.
+        self._state: tuple[set[str], dict[str, set[str]]] = (set(), {})
 
-    def matching(self, words: set[str], terms: frozenset[str]) -> set[str]:
-        """Those of ``words`` with an analyzed form among ``terms``."""
-        new = words.difference(self._known)
+    def forms(self, words: set[str], terms: frozenset[str]) -> set[str]:
+        """The words analyzing to one of ``terms``, once any of ``words`` never seen before
+        are learned: every word of ``words`` that matches is among them."""
+        known, words_of = self._state
+        new = words.difference(known)
         if new:
-            self._learn(new)
-        words_of = self._words_of
-        return words.intersection(set().union(*(words_of.get(term, ()) for term in terms)))
+            if len(known) > self.LIMIT:  # start again, from these words
+                known, words_of = self._state = (set(), {})
+                new = words
+            self._learn(new, known, words_of)
+        return set().union(*(words_of.get(term, ()) for term in terms))
 
-    def _learn(self, new: set[str]) -> None:
-        if len(self._known) > self.LIMIT:
-            # Fresh objects, not clear(): a thread matching now keeps the ones it holds.
-            self._known, self._words_of = set(), {}
-        words_of = self._words_of
-        for word in new:
-            for term in _analyze_word(word, self._languages):
-                words_of.setdefault(term, set()).add(word)
-        self._known.update(new)
+    def _learn(self, new: set[str], known: set[str], words_of: dict[str, set[str]]) -> None:
+        analyzers = [analyzer(language) for language in self._languages]
+        for word in new:  # as ``_analyze_word`` does, without its cache: each is new here
+            normalized = normalize(word)
+            for each in analyzers:
+                found = each.analyze(normalized)
+                if len(found) == 1:
+                    words_of.setdefault(found[0], set()).add(word)
+        known.update(new)
 
 
 @cache
