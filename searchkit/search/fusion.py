@@ -66,7 +66,10 @@ def reciprocal_rank_fusion(
 ) -> list[Fused]:
     """(Weighted) RRF: each leg adds ``2 * weight / (k + rank)``."""
     weights = (2 * (1 - vector_weight), 2 * vector_weight)
-    return _combine(bm25, vector, lambda leg, r: weights[leg] / (k + r.rank))
+    return _combine(
+        (bm25, [weights[0] / (k + r.rank) for r in bm25]),
+        (vector, [weights[1] / (k + r.rank) for r in vector]),
+    )
 
 
 def normalized_fusion(
@@ -74,44 +77,45 @@ def normalized_fusion(
 ) -> list[Fused]:
     """Convex combination of per-leg normalized scores; a leg that missed a passage adds its
     lowest normalized value (0 for min-max)."""
-    norms = (_normalizer(bm25, method), _normalizer(vector, method))
-    floors = (norms[0][1], norms[1][1])
-    weights = (1 - vector_weight, vector_weight)
-
-    def part(leg: int, ranked: Ranked) -> float:
-        return weights[leg] * (norms[leg][0](ranked.score) - floors[leg])
-
-    return _combine(bm25, vector, part)
+    return _combine(
+        (bm25, _normalized_parts(bm25, method, 1 - vector_weight)),
+        (vector, _normalized_parts(vector, method, vector_weight)),
+    )
 
 
-def _normalizer(
-    ranked: list[Ranked], method: FusionMethod
-) -> tuple[Callable[[float], float], float]:
-    """A score normalizer for one leg and the value it gives that leg's worst candidate."""
+def _normalized_parts(ranked: list[Ranked], method: FusionMethod, weight: float) -> list[float]:
+    """What each of a leg's candidates adds: ``weight`` times its normalized score above the
+    value normalization gives the leg's worst candidate."""
     scores = [r.score for r in ranked]
     if not scores:
-        return (lambda s: 0.0), 0.0
+        return []
     if method == "zscore":
         mean = sum(scores) / len(scores)
         spread = math.sqrt(sum((s - mean) ** 2 for s in scores) / len(scores)) or 1.0
-        return (lambda s: (s - mean) / spread), (min(scores) - mean) / spread
+        floor = (min(scores) - mean) / spread
+        return [weight * ((s - mean) / spread - floor) for s in scores]
     low, high = min(scores), max(scores)
     span = (high - low) or 1.0
-    return (lambda s: (s - low) / span), 0.0
+    return [weight * ((s - low) / span) for s in scores]
 
 
 def _combine(
-    bm25: list[Ranked], vector: list[Ranked], part: Callable[[int, Ranked], float]
+    bm25: tuple[list[Ranked], list[float]], vector: tuple[list[Ranked], list[float]]
 ) -> list[Fused]:
-    by_id = ({r.passage_id: r for r in bm25}, {r.passage_id: r for r in vector})
-    fused = []
-    for pid in by_id[0].keys() | by_id[1].keys():
-        legs = (by_id[0].get(pid), by_id[1].get(pid))
-        parts = (
-            0.0 if legs[0] is None else part(0, legs[0]),
-            0.0 if legs[1] is None else part(1, legs[1]),
-        )
-        fused.append(Fused(pid, parts[0] + parts[1], legs[0], legs[1], parts))
+    """One ranking of both legs' candidates, each with what it added to the fused score."""
+    found: dict[int, list[Any]] = {}  # passage id -> [bm25 Ranked, vector Ranked, parts]
+    for ranked, part in zip(*bm25, strict=True):
+        found[ranked.passage_id] = [ranked, None, part, 0.0]
+    for ranked, part in zip(*vector, strict=True):
+        entry = found.get(ranked.passage_id)
+        if entry is None:
+            found[ranked.passage_id] = [None, ranked, 0.0, part]
+        else:
+            entry[1], entry[3] = ranked, part
+    fused = [
+        Fused(pid, lexical + semantic, by_bm25, by_vector, (lexical, semantic))
+        for pid, (by_bm25, by_vector, lexical, semantic) in found.items()
+    ]
     return sorted(fused, key=_order)
 
 
@@ -129,7 +133,13 @@ def single_leg(ranked: list[Ranked], leg: str) -> list[Fused]:
 
 
 def _order(item: Fused) -> tuple[float, int, int]:
-    best_rank = min(leg.rank for leg in (item.bm25, item.vector) if leg is not None)
+    lexical, semantic = item.bm25, item.vector
+    if lexical is None:
+        best_rank = semantic.rank if semantic is not None else 0
+    elif semantic is None:
+        best_rank = lexical.rank
+    else:
+        best_rank = min(lexical.rank, semantic.rank)
     return (-item.score, best_rank, item.passage_id)
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 from ..choices import Mode
 from ..records import Fused, Ranked
@@ -58,13 +59,23 @@ def relevance(
     if mode == "hybrid" and not evidence.vector:  # the vector leg found nothing related:
         trust = (1.0, 0.0)  # it cannot judge this query (a made-up word, an identifier)
     prior = _logit(PRIOR)
+    # Every candidate of a hybrid query is estimated (hundreds): the curves are applied
+    # inline, as ``_lexical`` and ``_vector`` apply them, in one loop.
+    lexical_bound = _bound(evidence.bm25, evidence.depth)
+    vector_bound = _bound(evidence.vector, evidence.depth)
+    idf_sum = evidence.idf_sum
+    lexical_slope, lexical_middle = LEXICAL_CURVE
+    vector_slope, vector_middle = VECTOR_CURVE
     estimates = []
     for item in items:
         odds = prior
         if mode != "vector":
-            odds += trust[0] * (_lexical(item, evidence) - prior)
+            score = item.bm25.score if item.bm25 is not None else lexical_bound
+            coverage = min(1.0, score / idf_sum) if idf_sum > 0 else 0.0
+            odds += trust[0] * (lexical_slope * (coverage - lexical_middle) - prior)
         if mode != "bm25":
-            odds += trust[1] * (_vector(item, evidence) - prior)
+            cosine = item.vector.score if item.vector is not None else vector_bound
+            odds += trust[1] * (vector_slope * (cosine - vector_middle) - prior)
         estimates.append(_sigmoid(odds))
     return _never_below_lower_ranks(estimates)
 
@@ -87,24 +98,6 @@ def _trust(vector_weight: float) -> tuple[float, float]:
     return (1 - vector_weight) / larger, vector_weight / larger
 
 
-def _lexical(item: Fused, evidence: Evidence) -> float:
-    """BM25's log-odds that ``item`` is relevant."""
-    score = item.bm25.score if item.bm25 is not None else _bound(evidence.bm25, evidence.depth)
-    coverage = min(1.0, score / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0
-    slope, middle = LEXICAL_CURVE
-    return slope * (coverage - middle)
-
-
-def _vector(item: Fused, evidence: Evidence) -> float:
-    """The vector leg's log-odds that ``item`` is relevant."""
-    if item.vector is not None:
-        cosine = item.vector.score
-    else:
-        cosine = _bound(evidence.vector, evidence.depth)
-    slope, middle = VECTOR_CURVE
-    return slope * (cosine - middle)
-
-
 def _bound(leg: Sequence[Ranked], depth: int) -> float:
     """The most a passage missing from ``leg`` can score: nothing when the leg returned fewer
     than it was asked for (it matched no more), else its last candidate's score."""
@@ -113,10 +106,8 @@ def _bound(leg: Sequence[Ranked], depth: int) -> float:
 
 def _never_below_lower_ranks(estimates: list[float]) -> list[float]:
     """Each estimate raised to the best of those ranked below it, so relevance falls with rank."""
-    result = list(estimates)
-    for i in range(len(result) - 2, -1, -1):
-        result[i] = max(result[i], result[i + 1])
-    return [round(value, 4) for value in result]
+    raised = list(accumulate(reversed(estimates), max))
+    return [round(value, 4) for value in reversed(raised)]
 
 
 def _logit(p: float) -> float:
