@@ -15,9 +15,11 @@ from typer.testing import CliRunner
 from searchkit import SearchEngine, build_index
 from searchkit.build.lifecycle import generations, rollback, verify
 from searchkit.cli import app
+from searchkit.config import Settings
 from searchkit.embed import Encoder
 from searchkit.errors import BuildLockedError, IndexCorruptError, ShrinkRefusedError
 from searchkit.ingest.documents import iter_documents
+from searchkit.search.live import LiveEngine
 from searchkit.storage.store import Store
 
 from .conftest import HashEncoder, write_corpus
@@ -299,3 +301,23 @@ def _wait_for(condition, timeout: float = 120.0) -> None:  # type: ignore[no-unt
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting"
         time.sleep(0.1)
+
+
+def test_the_engine_in_hand_is_handed_out_only_while_it_is_live(
+    tmp_path: Path, corpus: Path, hash_encoder: HashEncoder
+) -> None:
+    """An event loop takes the engine in hand without blocking: never while a new version is
+    due (that is opened on a thread, by ``get``), nor while another caller holds the lock."""
+    index = tmp_path / "index"
+    build_index([corpus], index, encoder=hash_encoder)
+    live = LiveEngine(index, Settings(), lambda _: SearchEngine.open(index, encoder=hash_encoder))
+    held = live.in_hand()
+    assert held is not None and held[1].generation == 1
+    (corpus / "notes.txt").write_text("A new note about sourdough hydration and crumb structure.")
+    build_index([corpus], index, encoder=hash_encoder)
+    assert live.in_hand() is None  # generation 2 is due: only get() opens it
+    number, engine = live.get()
+    assert engine.generation == 2 and number == held[0] + 1
+    assert live.in_hand() == (number + 1, engine)
+    with live._lock:  # a thread opening a version holds the lock
+        assert live.in_hand() is None

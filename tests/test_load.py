@@ -73,7 +73,9 @@ def _query_client(
                         answer.status_code,
                         int(generation) if generation else None,
                         answer.headers.get("X-Searchkit-Worker"),
-                        int(answer.headers.get("X-Searchkit-Request", "0")),
+                        # Every answer says where it came from: without the sequence number
+                        # the order check below could not fail.
+                        int(answer.headers["X-Searchkit-Request"] if answer.is_success else -1),
                     )
                 )
 

@@ -13,14 +13,13 @@ def merge_spans(
     text: str, spans: Iterable[tuple[int, int]], kind: SpanKind = "lexical"
 ) -> list[Span]:
     """Sort spans and join neighbours separated only by punctuation (``S-400`` is one span)."""
-    merged: list[Span] = []
+    merged: list[list[int]] = []
     for start, end in sorted(spans):
-        if merged and _joinable(text[merged[-1].end : start]):
-            last = merged.pop()
-            merged.append(Span(last.start, max(end, last.end), kind))
+        if merged and _joinable(text[merged[-1][1] : start]):
+            merged[-1][1] = max(end, merged[-1][1])
         else:
-            merged.append(Span(start, end, kind))
-    return merged
+            merged.append([start, end])
+    return [Span(start, end, kind) for start, end in merged]
 
 
 def most_similar(

@@ -23,6 +23,7 @@ class EngineSource(Protocol):
     """Hands each request the engine to answer it with, and the request's number."""
 
     def get(self) -> tuple[int, SearchEngine]: ...
+    def in_hand(self) -> tuple[int, SearchEngine] | None: ...
 
 
 class LiveEngine:
@@ -51,10 +52,28 @@ class LiveEngine:
         """
         current = live_version(self._home)
         with self._lock:  # one thread opens a new version; the others wait for it
-            if current not in (self._engine.generation, self._refused):
+            if self._due(current):
                 self._swap(current)
-            self._served += 1
-            return self._served, self._engine
+            return self._hand_out()
+
+    def in_hand(self) -> tuple[int, SearchEngine] | None:
+        """What ``get`` gives, when that neither opens a version nor waits for one being
+        opened (None otherwise): for a caller that must not block, an event loop."""
+        current = live_version(self._home)
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            return None if self._due(current) else self._hand_out()
+        finally:
+            self._lock.release()
+
+    def _due(self, version: int | None) -> bool:
+        """Whether ``version`` is live and neither served nor refused yet."""
+        return version not in (self._engine.generation, self._refused)
+
+    def _hand_out(self) -> tuple[int, SearchEngine]:
+        self._served += 1
+        return self._served, self._engine
 
     def _swap(self, version: int | None) -> None:
         try:

@@ -68,6 +68,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.ray_address = ray_address
+    app.state.in_process = engines is None  # searched here, not through Ray handles
     # Written documents are larger than queries: POST /documents streams large loads and
     # limits them itself (write_routes); PUT takes one document and its JSON around it.
     limits = {

@@ -14,6 +14,7 @@ from ..search.live import EngineSource
 from .models import ErrorOut
 
 Responses = dict[int | str, dict[str, Any]]
+SEQUENCE_HEADER = "X-Searchkit-Request"
 bearer = HTTPBearer(auto_error=False, description="SEARCHKIT_ADMIN_TOKEN")
 
 
@@ -22,10 +23,15 @@ def documented(*codes: int) -> Responses:
     return {code: {"model": ErrorOut} for code in codes}
 
 
-def _engine(request: Request, response: Response) -> SearchEngine:
+def live_engine(request: Request) -> tuple[int, SearchEngine]:
+    """The request's sequence number in this worker, and the engine it answers from."""
     live: EngineSource = request.app.state.live
-    sequence, engine = live.get()
-    response.headers["X-Searchkit-Request"] = str(sequence)
+    return live.get()
+
+
+def _engine(request: Request, response: Response) -> SearchEngine:
+    sequence, engine = live_engine(request)
+    response.headers[SEQUENCE_HEADER] = str(sequence)
     return engine
 
 
@@ -44,6 +50,9 @@ def require_admin(
         raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
 
 
-def stamp(response: Response, generation: int) -> None:
+def stamp(response: Response, generation: int, sequence: int | None = None) -> None:
+    """The version that answered, the worker, and the request's sequence number there."""
+    if sequence is not None:
+        response.headers[SEQUENCE_HEADER] = str(sequence)
     response.headers["X-Index-Generation"] = str(generation)
     response.headers["X-Searchkit-Worker"] = str(os.getpid())
