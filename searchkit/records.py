@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import TypeAdapter
 
@@ -42,8 +42,9 @@ class Passage:
     page: int | None = None  # 1-based, for paged documents
 
 
-@dataclass(frozen=True)
-class Ranked:
+# Candidates are named tuples, not frozen dataclasses: a hybrid query makes a thousand of them,
+# and a tuple is built in half the time.
+class Ranked(NamedTuple):
     """One leg's candidate: a passage id with its 1-based rank and raw score."""
 
     passage_id: int
@@ -51,8 +52,7 @@ class Ranked:
     score: float
 
 
-@dataclass(frozen=True)
-class Fused:
+class Fused(NamedTuple):
     """A fused candidate with the parts it came from (None where a leg missed it)."""
 
     passage_id: int

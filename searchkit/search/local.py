@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, OrderedDict
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -226,7 +225,7 @@ class LayeredShard:
         hits: list[Hit | None] = [None] * len(page)
         for layer, reader in enumerate(self._layers):
             mine = [
-                (position, replace(item, passage_id=split_id(item.passage_id, LAYERS)[1]))
+                (position, item._replace(passage_id=split_id(item.passage_id, LAYERS)[1]))
                 for position, item in enumerate(page)
                 if split_id(item.passage_id, LAYERS)[0] == layer
             ]

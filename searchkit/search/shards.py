@@ -9,7 +9,6 @@ or a Ray Serve handle (``sharded.ray_serve``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..choices import Mode
@@ -157,7 +156,7 @@ class ShardSet:
         by_shard: dict[int, list[tuple[int, Fused]]] = {}
         for position, item in enumerate(page):
             shard, local = split_id(item.passage_id, self.shards)
-            by_shard.setdefault(shard, []).append((position, replace(item, passage_id=local)))
+            by_shard.setdefault(shard, []).append((position, item._replace(passage_id=local)))
         calls = {
             shard: self._clients[shard].hits(
                 self._generations[shard], [item for _, item in items], text, syntax
