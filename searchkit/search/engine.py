@@ -35,7 +35,7 @@ from .adaptive import (
 from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse_legs, resolve_fusion
 from .hits import explain as explain_hits
 from .local import LocalShard
-from .query_check import check_model, validate_query
+from .query_check import check_model, validate_query, validate_text
 from .relevance import Evidence, relevance
 from .shards import ShardClient, ShardSet
 
@@ -125,12 +125,14 @@ class SearchEngine:
         path_prefix: str | None = None,
         filters: dict[str, FilterValue] | None = None,
         min_relevance: float | None = None,
+        query_vector: NDArray[np.float32] | None = None,
     ) -> SearchResult:
         """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
 
         ``explain`` adds semantic highlights (``hits.explain``) and, in hybrid mode, the weights,
         their reason and each leg's part of each hit. ``path_prefix`` and ``filters`` restrict
         both legs; ``min_relevance`` drops hits less relevant (``search.relevance``).
+        ``query_vector``, from ``self.query_vector(text, mode)``, saves encoding ``text`` here.
         """
         started = time.perf_counter()
         validate_query(
@@ -139,7 +141,9 @@ class SearchEngine:
         given = fusion is not None and fusion.vector_weight not in (None, self.fusion.vector_weight)
         source = "request" if given else self.weights_from
         fusion = self._complete(fusion)
-        vector = self._query_vector(text, mode)
+        vector = self._query_vector(text, mode) if query_vector is None else query_vector
+        if mode == "bm25":
+            vector = None
         # One leg alone ranks its own candidates: it needs no more than the page, unless
         # per_doc drops some of them. Hybrid fuses each leg's full candidate list.
         single = mode != "hybrid" and per_doc is None
@@ -251,6 +255,12 @@ class SearchEngine:
     def _complete(self, fusion: FusionOptions | None) -> FusionOptions:
         """``fusion`` (default: the index's) with a weight: the index's where none is given."""
         return with_weight(fusion or self.fusion, self.fusion.vector_weight)
+
+    def query_vector(self, text: str, mode: Mode = "hybrid") -> NDArray[np.float32] | None:
+        """The vector ``query`` searches ``text`` with in ``mode`` (None for bm25), for a
+        caller that encodes apart from the rest of a query; ``text`` is checked first."""
+        validate_text(self.settings, text, mode)
+        return self._query_vector(text, mode)
 
     def _query_vector(self, text: str, mode: Mode) -> NDArray[np.float32] | None:
         if mode == "bm25":

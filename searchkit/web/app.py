@@ -9,6 +9,7 @@ path ever reaches a client.
 from __future__ import annotations
 
 import logging
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -69,6 +70,9 @@ def create_app(
     app.state.settings = settings
     app.state.ray_address = ray_address
     app.state.in_process = engines is None  # searched here, not through Ray handles
+    # One query's Python work at a time in this worker (search_routes); the Ray ingress only
+    # waits on its shards, and lets its requests overlap.
+    app.state.gate = threading.Lock() if app.state.in_process else _NoGate()
     # Written documents are larger than queries: POST /documents streams large loads and
     # limits them itself (write_routes); PUT takes one document and its JSON around it.
     limits = {
@@ -86,6 +90,22 @@ def create_app(
     app.mount("/static", StaticFiles(directory=search_routes.STATIC), name="static")
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
+
+
+class _NoGate:
+    """A gate that never closes (``threading.Lock``'s calls, doing nothing)."""
+
+    def acquire(self, blocking: bool = True) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *_: object) -> None:
+        pass
 
 
 def app_from_environment() -> FastAPI:
