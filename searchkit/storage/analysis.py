@@ -256,13 +256,17 @@ class _Vocabulary:
         return set().union(*(words_of.get(term, ()) for term in terms))
 
     def _learn(self, new: set[str], known: set[str], words_of: dict[str, set[str]]) -> None:
-        analyzers = [analyzer(language) for language in self._languages]
-        for word in new:  # as ``_analyze_word`` does, without its cache: each is new here
-            normalized = normalize(word)
-            for each in analyzers:
-                found = each.analyze(normalized)
-                if len(found) == 1:
-                    words_of.setdefault(found[0], set()).add(word)
+        """Analyze ``new`` words in one call per language (half the time of a call a word): a
+        word has a form where one token spans it whole, as ``_analyze_word`` requires."""
+        ordered = list(new)
+        starts = accumulate((len(word) + 1 for word in ordered[:-1]), initial=0)
+        spans = {start: (start + len(word), word) for start, word in zip(starts, ordered)}
+        joined = normalize(" ".join(ordered))
+        for language in self._languages:
+            for token in analyzer(language).pre_tokenize(joined).tokens:
+                end, word = spans.get(token.char_offset_from, (-1, ""))
+                if token.char_offset_to == end:
+                    words_of.setdefault(token.text, set()).add(word)
         known.update(new)
 
 
