@@ -260,7 +260,9 @@ class _Vocabulary:
         word has a form where one token spans it whole, as ``_analyze_word`` requires."""
         ordered = list(new)
         starts = accumulate((len(word) + 1 for word in ordered[:-1]), initial=0)
-        spans = {start: (start + len(word), word) for start, word in zip(starts, ordered)}
+        spans = {
+            start: (start + len(word), word) for start, word in zip(starts, ordered, strict=True)
+        }
         joined = normalize(" ".join(ordered))
         for language in self._languages:
             for token in analyzer(language).pre_tokenize(joined).tokens:
