@@ -231,8 +231,12 @@ def write_results(results: Results) -> None:
             "",
             f"## HTTP on loopback ({Path(dataset).name} index, `searchkit serve`)",
             "",
-            "Closed-loop clients on the same 2 cores, 15 s per row, queries from the dataset; "
-            "command: `python benchmarks/run.py` (section `http_load.py`).",
+            "Closed-loop clients on the same 2 cores, each a keep-alive HTTP/1.1 connection on a "
+            "plain socket (an httpx client spent more CPU a request than the server did), 15 s "
+            "per row; command: `python benchmarks/run.py` (section `http_load.py`). The clients "
+            "cycle through the dataset's queries, so after a worker's first pass over them it "
+            "finds their vectors in its query cache; the in-process rates below encode every "
+            "query.",
             "",
             "| mode | workers | clients | requests/s | p50 | p95 | requests | non-200 |",
             "|---|---|---|---|---|---|---|---|",
