@@ -64,7 +64,7 @@ def test_paraphrase_without_shared_words_finds_first_visit(seeds: SearchEngine, 
 def test_bm25_mode_never_loads_the_encoder(seeds_index: Path) -> None:
     engine = SearchEngine.open(seeds_index, encoder=None)
     assert engine.query("S-400", mode="bm25").hits
-    assert engine._encoder is None
+    assert engine.query_encoder.loaded is None
 
 
 def test_fixture_corpus_exact_and_paraphrase(fixture: SearchEngine) -> None:

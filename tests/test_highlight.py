@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 from searchkit.choices import LANGUAGES, Language
 from searchkit.records import Span
 from searchkit.search.highlight import merge_spans, segments, to_html
-from searchkit.storage import analysis
-from searchkit.storage.analysis import _words, query_units, term_spans, word_spans
+from searchkit.storage import matching
+from searchkit.storage.analysis import query_units
+from searchkit.storage.matching import _words, term_spans, word_spans
 
 
 def _marks(text: str, query: str) -> list[str]:
@@ -94,7 +95,7 @@ def test_highlighting_is_the_same_after_the_vocabulary_starts_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The words seen are forgotten past a limit; what is marked must not change."""
-    monkeypatch.setattr(analysis._Vocabulary, "LIMIT", 3)
+    monkeypatch.setattr(matching._Vocabulary, "LIMIT", 3)
     texts = ["Sanctions on S-400 missiles", "new sanctioned parts", "the S-400's radar", "x y z"]
     units = query_units("S-400 sanctions")
     first = [term_spans(text, units) for text in texts]

@@ -24,9 +24,9 @@ from searchkit.storage.analysis import (
     normalize,
     query_terms,
     tokens,
-    word_spans,
 )
 from searchkit.storage.lexical import LexicalIndex, LexicalRow, write_lexical
+from searchkit.storage.matching import word_spans
 from searchkit.storage.store import Store
 
 from .conftest import HashEncoder, write_corpus

@@ -166,7 +166,7 @@ def run_entry(qid: str, ranked: list[tuple[str, float]]) -> list[tuple[str, floa
 
 def encode_queries(engine: SearchEngine, dataset: BeirDataset) -> NDArray[np.float32]:
     """All judged queries encoded in one batch (rows in ``dataset.queries`` order)."""
-    return engine.encoder.encode(list(dataset.queries.values()))
+    return engine.query_encoder.encoder.encode(list(dataset.queries.values()))
 
 
 def score(qrels: dict[str, dict[str, int]], run: Run) -> dict[str, float]:

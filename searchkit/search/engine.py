@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..choices import Mode
 from ..config import Settings
-from ..embed import Encoder, load_query_encoder
-from ..embed.shared import SharedQueryEncoder
+from ..embed import Encoder
 from ..errors import IndexCorruptError
 from ..records import FilterValue, Fused, Ranked, RankedDocuments, SearchResult
 from ..storage.analysis import manifest_languages
@@ -35,7 +34,8 @@ from .adaptive import (
 from .fusion import FusionOptions, aggregate_documents, cap_per_group, fuse_legs, resolve_fusion
 from .hits import explain as explain_hits
 from .local import LocalShard
-from .query_check import check_model, validate_query, validate_text
+from .query_check import validate_query
+from .query_encoder import IndexQueryEncoder
 from .relevance import Evidence, relevance
 from .shards import ShardClient, ShardSet
 
@@ -77,8 +77,7 @@ class SearchEngine:
             and settings.vector_weight is not None,
             learned=self.learned_weight,
         )
-        self._encoder = encoder
-        self._encoder_checked = False
+        self.query_encoder = IndexQueryEncoder(settings, manifest["model"], home, encoder)
         self._files = cache(files)  # a sharded home reads each shard's manifest for it, once
 
     @classmethod
@@ -132,7 +131,7 @@ class SearchEngine:
         ``explain`` adds semantic highlights (``hits.explain``) and, in hybrid mode, the weights,
         their reason and each leg's part of each hit. ``path_prefix`` and ``filters`` restrict
         both legs; ``min_relevance`` drops hits less relevant (``search.relevance``).
-        ``query_vector``, from ``self.query_vector(text, mode)``, saves encoding ``text`` here.
+        ``query_vector``, from ``query_encoder.checked_vector``, saves encoding ``text`` here.
         """
         started = time.perf_counter()
         validate_query(
@@ -141,7 +140,7 @@ class SearchEngine:
         given = fusion is not None and fusion.vector_weight not in (None, self.fusion.vector_weight)
         source = "request" if given else self.weights_from
         fusion = self._complete(fusion)
-        vector = self._query_vector(text, mode) if query_vector is None else query_vector
+        vector = self.query_encoder.vector(text, mode) if query_vector is None else query_vector
         if mode == "bm25":
             vector = None
         # One leg alone ranks its own candidates: it needs no more than the page, unless
@@ -175,7 +174,7 @@ class SearchEngine:
             )
         ]
         if explain and vector is not None:
-            hits = explain_hits(hits, page, vector, self.encoder)
+            hits = explain_hits(hits, page, vector, self.query_encoder.encoder)
         explanation = None
         if explain and mode == "hybrid":  # a single leg's score is that leg's own
             hits = [replace(h, explanation=leg_parts(f)) for h, f in zip(hits, page, strict=True)]
@@ -200,7 +199,7 @@ class SearchEngine:
         """
         fusion = self._complete(fusion)
         if query_vector is None:
-            query_vector = self._query_vector(text, mode)
+            query_vector = self.query_encoder.vector(text, mode)
         # A single leg looks deeper so that k documents survive grouping; hybrid fuses exactly
         # the candidates each leg is asked for, as `query` does.
         depth = fusion.candidates if mode == "hybrid" else max(fusion.candidates, 3 * k)
@@ -237,7 +236,7 @@ class SearchEngine:
     def legs(self, text: str, depth: int, query_vector: NDArray[np.float32] | None = None) -> Legs:
         """Both legs' top ``depth`` candidates, unfused (what ``tune`` caches)."""
         if query_vector is None:
-            query_vector = self._query_vector(text, "hybrid")
+            query_vector = self.query_encoder.vector(text, "hybrid")
         return self.shards.legs(text, "hybrid", depth, query_vector=query_vector)
 
     def documents_of(self, legs: Legs) -> Callable[[int], str]:
@@ -255,37 +254,6 @@ class SearchEngine:
     def _complete(self, fusion: FusionOptions | None) -> FusionOptions:
         """``fusion`` (default: the index's) with a weight: the index's where none is given."""
         return with_weight(fusion or self.fusion, self.fusion.vector_weight)
-
-    def query_vector(self, text: str, mode: Mode = "hybrid") -> NDArray[np.float32] | None:
-        """The vector ``query`` searches ``text`` with in ``mode`` (None for bm25), for a
-        caller that encodes apart from the rest of a query; ``text`` is checked first."""
-        validate_text(self.settings, text, mode)
-        return self._query_vector(text, mode)
-
-    def _query_vector(self, text: str, mode: Mode) -> NDArray[np.float32] | None:
-        if mode == "bm25":
-            return None
-        vector: NDArray[np.float32] = self.encoder.encode([text])[0]
-        return vector
-
-    # ----- the query encoder ----------------------------------------------------------------
-    @property
-    def encoder(self) -> Encoder:
-        """The query encoder, loaded on first use and checked against the index's model."""
-        if self._encoder is None or not self._encoder_checked:
-            encoder = self._encoder or load_query_encoder(
-                self.settings.model_copy(update={"model": self.manifest["model"]["name"]})
-            )
-            check_model(encoder, self.manifest["model"], self.home)
-            # Threads of a server share passes and a cache of recent queries.
-            shared = SharedQueryEncoder.around(encoder, self.settings.query_cache)
-            self._encoder, self._encoder_checked = shared, True
-        return self._encoder
-
-    @property
-    def loaded_encoder(self) -> Encoder | None:
-        """The query encoder if it was loaded already (to hand on to a newer engine)."""
-        return self._encoder
 
     # ----- documents and description --------------------------------------------------------
     def document(self, doc_id: str) -> dict[str, Any] | None:

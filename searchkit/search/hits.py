@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
 from ..records import Fused, Hit, LegScore, Ranked
-from ..storage.analysis import Languages, Unit, term_spans
+from ..storage.analysis import Languages, Unit
 from ..storage.catalog import PassageRow
+from ..storage.matching import term_spans
 from .highlight import merge_spans, most_similar, to_html
 from .relevance import likely_match
 

@@ -77,7 +77,7 @@ class LiveEngine:
 
     def _swap(self, version: int | None) -> None:
         try:
-            self._engine = self._open(self._engine.loaded_encoder)
+            self._engine = self._open(self._engine.query_encoder.loaded)
         except SearchkitError as exc:
             # Keep answering from the version we have rather than failing requests.
             self._refused = version

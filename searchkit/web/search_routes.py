@@ -66,7 +66,7 @@ def _search_on_a_thread(request: Request, body: SearchBody) -> Response:
     client did). The encoder releases the GIL, and runs before the gate: concurrent queries
     share its passes (``SharedQueryEncoder``) while another query searches."""
     given = live_engine(request)
-    vector = given[1].query_vector(body.q, body.mode)
+    vector = given[1].query_encoder.checked_vector(body.q, body.mode)
     with request.app.state.gate:
         return _search(request, body, given, vector)
 
