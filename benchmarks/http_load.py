@@ -50,7 +50,10 @@ class _Connection:
         """The status of ``GET path?params``, its body read and dropped."""
         target = f"{path}?{urllib.parse.urlencode(params)}"
         self._sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {self._host}\r\n\r\n".encode())
-        status = int(self._reader.readline().split()[1])
+        status_line = self._reader.readline().split()
+        if len(status_line) < 2:
+            raise ConnectionError("the server closed the connection")
+        status = int(status_line[1])
         length = 0
         while (line := self._reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
@@ -73,18 +76,20 @@ def _load(url: str, queries: list[str], mode: str, clients: int, seconds: float)
     def client(number: int) -> None:
         nonlocal failures
         connection = _Connection(url)
-        try:
-            i = number
-            while time.monotonic() < stop:
-                started = time.perf_counter()
+        i = number
+        while time.monotonic() < stop:
+            started = time.perf_counter()
+            try:
                 status = connection.get("/search", {"q": queries[i % len(queries)], "mode": mode})
-                elapsed = (time.perf_counter() - started) * 1000
-                with lock:
-                    latencies.append(elapsed)
-                    failures += status != 200
-                i += clients
-        finally:
-            connection.close()
+            except OSError:  # a dropped connection is a failed request, then a new one
+                connection.close()
+                connection, status = _Connection(url), 0
+            elapsed = (time.perf_counter() - started) * 1000
+            with lock:
+                latencies.append(elapsed)
+                failures += status != 200
+            i += clients
+        connection.close()
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
     began = time.perf_counter()

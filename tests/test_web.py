@@ -110,8 +110,14 @@ def test_documents_health_stats(client: TestClient) -> None:
         ({"q": "x", "mode": "fuzzy"}, 422),
     ],
 )
-def test_queries_of_death_get_4xx(client: TestClient, params: dict, status: int) -> None:  # type: ignore[type-arg]
-    response = client.get("/search", params=params)
+@pytest.mark.parametrize("mode", ["hybrid", "bm25"])  # bm25: some on the event loop
+def test_queries_of_death_get_4xx(
+    client: TestClient,
+    params: dict,  # type: ignore[type-arg]
+    status: int,
+    mode: str,
+) -> None:
+    response = client.get("/search", params={"mode": mode, **params})
     assert response.status_code == status, response.text
     assert "detail" in response.json()
     assert "Traceback" not in response.text and "/tmp/" not in response.text

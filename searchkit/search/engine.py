@@ -131,7 +131,7 @@ class SearchEngine:
         ``explain`` adds semantic highlights (``hits.explain``) and, in hybrid mode, the weights,
         their reason and each leg's part of each hit. ``path_prefix`` and ``filters`` restrict
         both legs; ``min_relevance`` drops hits less relevant (``search.relevance``).
-        ``query_vector``, from ``query_encoder.checked_vector``, saves encoding ``text`` here.
+        ``query_vector``, from ``query_encoder.vector``, saves encoding ``text`` here.
         """
         started = time.perf_counter()
         validate_query(

@@ -103,7 +103,7 @@ def _combine(
     bm25: tuple[list[Ranked], list[float]], vector: tuple[list[Ranked], list[float]]
 ) -> list[Fused]:
     """One ranking of both legs' candidates, each with what it added to the fused score."""
-    found: dict[int, list[Any]] = {}  # passage id -> [bm25 Ranked, vector Ranked, parts]
+    found: dict[int, list[Any]] = {}  # id -> [bm25 Ranked, vector Ranked, bm25 part, vector part]
     for ranked, part in zip(*bm25, strict=True):
         found[ranked.passage_id] = [ranked, None, part, 0.0]
     for ranked, part in zip(*vector, strict=True):

@@ -57,8 +57,9 @@ class LiveEngine:
             return self._hand_out()
 
     def in_hand(self) -> tuple[int, SearchEngine] | None:
-        """What ``get`` gives, when that neither opens a version nor waits for one being
-        opened (None otherwise): for a caller that must not block, an event loop."""
+        """What ``get`` gives, when that neither opens a version nor waits for another
+        thread (None otherwise): for an event loop. It reads the pointer file, as ``get``
+        does, a few microseconds."""
         current = live_version(self._home)
         if not self._lock.acquire(blocking=False):
             return None

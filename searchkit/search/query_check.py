@@ -27,19 +27,6 @@ def validate_query(
     per_doc: int | None = None,
 ) -> None:
     """Refuse a query the engine will not run, with a message the user can act on."""
-    validate_text(limits, text, mode)
-    if not 1 <= k <= limits.max_k:
-        raise UserInputError(f"k must be between 1 and {limits.max_k}")
-    if offset < 0 or offset + k > limits.max_window:
-        raise UserInputError(f"offset must be >= 0 and offset + k <= {limits.max_window}")
-    if per_doc is not None and per_doc < 1:
-        raise UserInputError("per-doc must be at least 1")
-    if syntax:
-        check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)
-
-
-def validate_text(limits: Settings, text: str, mode: str) -> None:
-    """The part of ``validate_query`` that concerns the text and the mode alone."""
     if not text.strip():
         raise UserInputError("the query is empty")
     try:
@@ -52,6 +39,14 @@ def validate_text(limits: Settings, text: str, mode: str) -> None:
         raise UserInputError("the query contains control characters")
     if mode not in MODES:
         raise UserInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    if not 1 <= k <= limits.max_k:
+        raise UserInputError(f"k must be between 1 and {limits.max_k}")
+    if offset < 0 or offset + k > limits.max_window:
+        raise UserInputError(f"offset must be >= 0 and offset + k <= {limits.max_window}")
+    if per_doc is not None and per_doc < 1:
+        raise UserInputError("per-doc must be at least 1")
+    if syntax:
+        check_syntax_limits(text, limits.max_syntax_depth, limits.max_syntax_terms)
 
 
 def check_model(encoder: Encoder, built: dict[str, Any], home: Path) -> None:

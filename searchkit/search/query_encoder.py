@@ -3,6 +3,7 @@ model the index was built with, and shared by a server's threads (passes and a c
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +11,7 @@ from ..choices import Mode
 from ..config import Settings
 from ..embed import Encoder, load_query_encoder
 from ..embed.shared import SharedQueryEncoder
-from .query_check import check_model, validate_text
+from .query_check import check_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -28,19 +29,26 @@ class IndexQueryEncoder:
         self._home = home
         self._encoder = given
         self._checked = False
+        self._loading = threading.Lock()  # concurrent first queries load one model
 
     @property
     def encoder(self) -> Encoder:
         """The encoder, loaded on first use and checked against the index's model."""
         if self._encoder is None or not self._checked:
-            encoder = self._encoder or load_query_encoder(
-                self._settings.model_copy(update={"model": self._built["name"]})
-            )
-            check_model(encoder, self._built, self._home)
-            # Threads of a server share passes and a cache of recent queries.
-            self._encoder = SharedQueryEncoder.around(encoder, self._settings.query_cache)
-            self._checked = True
+            with self._loading:
+                if self._encoder is None or not self._checked:
+                    self._load()
+        assert self._encoder is not None
         return self._encoder
+
+    def _load(self) -> None:
+        encoder = self._encoder or load_query_encoder(
+            self._settings.model_copy(update={"model": self._built["name"]})
+        )
+        check_model(encoder, self._built, self._home)
+        # Threads of a server share passes and a cache of recent queries.
+        self._encoder = SharedQueryEncoder.around(encoder, self._settings.query_cache)
+        self._checked = True
 
     @property
     def loaded(self) -> Encoder | None:
@@ -53,9 +61,3 @@ class IndexQueryEncoder:
             return None
         vector: NDArray[np.float32] = self.encoder.encode([text])[0]
         return vector
-
-    def checked_vector(self, text: str, mode: Mode) -> NDArray[np.float32] | None:
-        """``vector``, for a caller that encodes apart from the rest of a query: ``text`` is
-        checked first, as the query will check it."""
-        validate_text(self._settings, text, mode)
-        return self.vector(text, mode)

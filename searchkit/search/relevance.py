@@ -60,7 +60,7 @@ def relevance(
         trust = (1.0, 0.0)  # it cannot judge this query (a made-up word, an identifier)
     prior = _logit(PRIOR)
     # Every candidate of a hybrid query is estimated (hundreds): the curves are applied
-    # inline, as ``_lexical`` and ``_vector`` apply them, in one loop.
+    # inline, in one loop.
     lexical_bound = _bound(evidence.bm25, evidence.depth)
     vector_bound = _bound(evidence.vector, evidence.depth)
     idf_sum = evidence.idf_sum

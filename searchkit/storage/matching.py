@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import string
+from bisect import bisect_right
 from collections.abc import Iterable
 from functools import cache, lru_cache
 from itertools import accumulate, compress
@@ -131,19 +132,19 @@ class _Vocabulary:
         return set().union(*(words_of.get(term, ()) for term in terms))
 
     def _learn(self, new: set[str], known: set[str], words_of: dict[str, set[str]]) -> None:
-        """Analyze ``new`` words in one call per language (half the time of a call a word): a
-        word has a form where one token spans it whole, as ``_analyze_word`` requires."""
+        """Analyze ``new`` words in one call per language (half the time of a call a word);
+        a word has a form where it gives exactly one token, as ``_analyze_word`` requires."""
         ordered = list(new)
-        starts = accumulate((len(word) + 1 for word in ordered[:-1]), initial=0)
-        spans = {
-            start: (start + len(word), word) for start, word in zip(starts, ordered, strict=True)
-        }
+        starts = list(accumulate((len(word) + 1 for word in ordered[:-1]), initial=0))
         joined = normalize(" ".join(ordered))
         for language in self._languages:
+            forms: dict[int, list[str]] = {}  # word index -> its tokens' terms
             for token in analyzer(language).pre_tokenize(joined).tokens:
-                end, word = spans.get(token.char_offset_from, (-1, ""))
-                if token.char_offset_to == end:
-                    words_of.setdefault(token.text, set()).add(word)
+                at = bisect_right(starts, token.char_offset_from) - 1
+                forms.setdefault(at, []).append(token.text)
+            for at, terms in forms.items():
+                if len(terms) == 1:
+                    words_of.setdefault(terms[0], set()).add(ordered[at])
         known.update(new)
 
 

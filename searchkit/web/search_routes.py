@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse
 
 from ..records import SearchResult
 from ..search.engine import SearchEngine
+from ..search.query_check import validate_query
 from .deps import documented, live_engine, stamp
 from .models import SearchBody, SearchQuery
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 STATIC = Path(__file__).resolve().parent / "static"
 router = APIRouter()
 _errors = documented(400, 413, 422, 500, 503)
+QUICK_HITS = 20  # offset + k of a query the event loop answers itself
 
 
 @router.get("/", include_in_schema=False)
@@ -46,8 +48,8 @@ async def search_post(request: Request, body: SearchBody) -> Response:
 
 async def _answer(request: Request, body: SearchBody) -> Response:
     """Answer on the event loop what takes about a millisecond, less than handing it to a
-    thread costs: a bm25 query without filters, from the local engine in hand, when no other
-    query is running (the gate is free). Everything else runs in the thread pool."""
+    thread costs (``_quick``), from the local engine in hand, when no other query is running
+    (the gate is free) and no new version is due. Everything else runs in the thread pool."""
     gate = request.app.state.gate
     if _quick(request, body) and gate.acquire(blocking=False):
         try:
@@ -66,15 +68,24 @@ def _search_on_a_thread(request: Request, body: SearchBody) -> Response:
     client did). The encoder releases the GIL, and runs before the gate: concurrent queries
     share its passes (``SharedQueryEncoder``) while another query searches."""
     given = live_engine(request)
-    vector = given[1].query_encoder.checked_vector(body.q, body.mode)
+    engine = given[1]
+    validate_query(  # before encoding: a query the engine would refuse costs no encoding
+        engine.settings, body.q, k=body.k, mode=body.mode, offset=body.offset,
+        syntax=body.syntax, per_doc=body.per_doc,
+    )  # fmt: skip
+    vector = engine.query_encoder.vector(body.q, body.mode)
     with request.app.state.gate:
         return _search(request, body, given, vector)
 
 
 def _quick(request: Request, body: SearchBody) -> bool:
+    """A query short enough for the event loop: bm25, a first page or two, no filters (their
+    lookups scan the catalog) and no query syntax."""
     return (
         request.app.state.in_process
         and body.mode == "bm25"
+        and body.offset + body.k <= QUICK_HITS
+        and not body.syntax
         and not body.filters
         and body.path_prefix is None
     )
