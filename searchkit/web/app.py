@@ -12,7 +12,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -72,7 +72,7 @@ def create_app(
     app.state.in_process = engines is None  # searched here, not through Ray handles
     # One query's Python work at a time in this worker (search_routes); the Ray ingress only
     # waits on its shards, and lets its requests overlap.
-    app.state.gate = threading.Lock() if app.state.in_process else _NoGate()
+    app.state.gate = threading.Lock() if app.state.in_process else nullcontext()
     # Written documents are larger than queries: POST /documents streams large loads and
     # limits them itself (write_routes); PUT takes one document and its JSON around it.
     limits = {
@@ -90,22 +90,6 @@ def create_app(
     app.mount("/static", StaticFiles(directory=search_routes.STATIC), name="static")
     app.openapi = lambda: _openapi(app, settings)  # type: ignore[method-assign]
     return app
-
-
-class _NoGate:
-    """A gate that never closes (``threading.Lock``'s calls, doing nothing)."""
-
-    def acquire(self, blocking: bool = True) -> bool:
-        return True
-
-    def release(self) -> None:
-        pass
-
-    def __enter__(self) -> bool:
-        return True
-
-    def __exit__(self, *_: object) -> None:
-        pass
 
 
 def app_from_environment() -> FastAPI:
