@@ -22,10 +22,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from ..choices import Mode
 from ..records import Fused, Ranked
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 PRIOR = 0.12  # the share of judged-relevant hits in a top 10, over both fitting collections
 VECTOR_CURVE = (10.5, 0.74)  # slope, and the cosine at which the vector leg alone says 1/2
@@ -59,25 +64,20 @@ def relevance(
     if mode == "hybrid" and not evidence.vector:  # the vector leg found nothing related:
         trust = (1.0, 0.0)  # it cannot judge this query (a made-up word, an identifier)
     prior = _logit(PRIOR)
-    # Every candidate of a hybrid query is estimated (hundreds): the curves are applied
-    # inline, in one loop.
-    lexical_bound = _bound(evidence.bm25, evidence.depth)
-    vector_bound = _bound(evidence.vector, evidence.depth)
-    idf_sum = evidence.idf_sum
-    lexical_slope, lexical_middle = LEXICAL_CURVE
-    vector_slope, vector_middle = VECTOR_CURVE
-    estimates = []
-    for item in items:
-        odds = prior
-        if mode != "vector":
-            score = item.bm25.score if item.bm25 is not None else lexical_bound
-            coverage = min(1.0, score / idf_sum) if idf_sum > 0 else 0.0
-            odds += trust[0] * (lexical_slope * (coverage - lexical_middle) - prior)
-        if mode != "bm25":
-            cosine = item.vector.score if item.vector is not None else vector_bound
-            odds += trust[1] * (vector_slope * (cosine - vector_middle) - prior)
-        estimates.append(_sigmoid(odds))
-    return _never_below_lower_ranks(estimates)
+    # A hybrid query estimates every candidate (hundreds): in numpy, one array per leg.
+    odds = np.full(len(items), prior)
+    if mode != "vector":
+        bound = _bound(evidence.bm25, evidence.depth)
+        scores = np.array([bound if i.bm25 is None else i.bm25.score for i in items], float)
+        coverage = np.minimum(1.0, scores / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0
+        slope, middle = LEXICAL_CURVE
+        odds += trust[0] * (slope * (coverage - middle) - prior)
+    if mode != "bm25":
+        bound = _bound(evidence.vector, evidence.depth)
+        cosines = np.array([bound if i.vector is None else i.vector.score for i in items], float)
+        slope, middle = VECTOR_CURVE
+        odds += trust[1] * (slope * (cosines - middle) - prior)
+    return _never_below_lower_ranks(1 / (1 + np.exp(-odds)))
 
 
 def likely_match(cosine: float) -> bool:
@@ -104,15 +104,12 @@ def _bound(leg: Sequence[Ranked], depth: int) -> float:
     return leg[-1].score if leg and len(leg) >= depth else 0.0
 
 
-def _never_below_lower_ranks(estimates: list[float]) -> list[float]:
+def _never_below_lower_ranks(estimates: NDArray[np.float64]) -> list[float]:
     """Each estimate raised to the best of those ranked below it, so relevance falls with rank."""
-    raised = list(accumulate(reversed(estimates), max))
-    return [round(value, 4) for value in reversed(raised)]
+    raised = np.maximum.accumulate(estimates[::-1])[::-1]
+    values: list[float] = np.round(raised, 4).tolist()
+    return values
 
 
 def _logit(p: float) -> float:
     return math.log(p / (1 - p))
-
-
-def _sigmoid(z: float) -> float:
-    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
