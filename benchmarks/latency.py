@@ -4,6 +4,7 @@ index, single-threaded and interleaved query by query (issue 6's first goal)."""
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import statistics
 import time
@@ -25,6 +26,8 @@ from searchkit.storage.lexical import ANALYZER_NAME
 from searchkit.storage.store import Store
 
 CANDIDATES = 300
+# The steps whose single-thread rate the HTTP section compares with (issue 16's second goal).
+RATE_STEPS = ("raw tantivy top 10 + texts", "searchkit bm25", "searchkit hybrid")
 
 
 @dataclass
@@ -32,12 +35,21 @@ class LatencyRow:
     what: str
     p50_ms: float
     p95_ms: float
+    per_s: float | None = None  # queries a second, one after another (RATE_STEPS only)
 
 
 def _timed(action: Callable[[str], object], text: str) -> float:
     started = time.perf_counter()
     action(text)
     return (time.perf_counter() - started) * 1000
+
+
+def _rate(action: Callable[[str], object], queries: list[str]) -> float:
+    """Queries a second on one thread, one after another, as a busy single thread runs them."""
+    started = time.perf_counter()
+    for text in queries:
+        action(text)
+    return len(queries) / (time.perf_counter() - started)
 
 
 def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
@@ -90,14 +102,20 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
         "searchkit hybrid": lambda text: engine.query(text, mode="hybrid"),
     }
     timings: dict[str, list[float]] = {name: [] for name in steps}
-    for text in queries:  # every step on the same query before the next query
-        for name, action in steps.items():
-            timings[name].append(_timed(action, text))
+    # Every step on the same query before the next query, in a new order each time: a step
+    # runs slower after one that fills the caches with other work (an encoder's forward pass)
+    # and faster after one that has just read the same postings, so no step keeps one place.
+    shuffler = random.Random(0)
+    for text in queries:
+        for name in shuffler.sample(list(steps), len(steps)):
+            timings[name].append(_timed(steps[name], text))
+    rates = {name: _rate(steps[name], queries) for name in RATE_STEPS}
     rows = []
     for name, values in timings.items():
         cuts = statistics.quantiles(values, n=100)
-        rows.append(LatencyRow(name, cuts[49], cuts[94]))
-        print(f"{name:<36} p50 {cuts[49]:7.2f} ms  p95 {cuts[94]:7.2f} ms")
+        rows.append(LatencyRow(name, cuts[49], cuts[94], rates.get(name)))
+        rate = f"  {rates[name]:,.0f}/s back to back" if name in rates else ""
+        print(f"{name:<36} p50 {cuts[49]:7.2f} ms  p95 {cuts[94]:7.2f} ms{rate}")
     torch.set_num_threads(os.cpu_count() or 1)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     return rows
