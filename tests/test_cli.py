@@ -140,7 +140,7 @@ def _run_and_list_heavy_modules(*argv: str) -> tuple[subprocess.CompletedProcess
         "import sys\n"
         "from searchkit.cli import app\n"
         "try:\n    app(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
-        "heavy = {'torch', 'sentence_transformers', 'fastapi', 'transformers'}\n"
+        "heavy = {'torch', 'sentence_transformers', 'fastapi', 'transformers', 'numpy'}\n"
         "print(sorted(heavy & set(sys.modules)), file=sys.stderr)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -152,7 +152,8 @@ def _run_and_list_heavy_modules(*argv: str) -> tuple[subprocess.CompletedProcess
 
 
 def test_help_and_bm25_queries_never_import_torch(seeds_index: Path) -> None:
-    """bm25 needs neither torch nor the model; vector and hybrid encode through ONNX Runtime."""
+    """bm25 needs neither torch, the model nor numpy; vector and hybrid encode through ONNX
+    Runtime (numpy, but no torch)."""
     done, loaded = _run_and_list_heavy_modules("--help")
     assert "query" in done.stdout and loaded == set()
     done, loaded = _run_and_list_heavy_modules(
@@ -164,7 +165,7 @@ def test_help_and_bm25_queries_never_import_torch(seeds_index: Path) -> None:
     done, loaded = _run_and_list_heavy_modules(
         "query", "defence minister visit", "--index", str(seeds_index), "--json"
     )
-    assert json.loads(done.stdout)["mode"] == "hybrid" and loaded == set()
+    assert json.loads(done.stdout)["mode"] == "hybrid" and loaded == {"numpy"}
 
 
 def test_explain_is_on_for_humans_and_opt_in_for_json(runner: CliRunner, seeds_index: Path) -> None:

@@ -10,14 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ..choices import Aggregation, FusionMethod
 from ..config import Settings
 from ..errors import IndexCorruptError
 from ..records import Fused, Ranked
 
 if TYPE_CHECKING:
+    import numpy as np
     from numpy.typing import NDArray
 
     FloatArray = NDArray[np.float64]
@@ -93,6 +92,8 @@ def normalized_fusion(
 def _normalized_parts(ranked: list[Ranked], method: FusionMethod, weight: float) -> FloatArray:
     """What each of a leg's candidates adds: ``weight`` times its normalized score above the
     value normalization gives the leg's worst candidate."""
+    import numpy as np  # here: a bm25 query fuses nothing, and loads no numpy
+
     scores = np.fromiter((r.score for r in ranked), float, len(ranked))
     if not len(scores):
         return scores
@@ -109,6 +110,8 @@ def _combine(bm25: tuple[list[Ranked], Parts], vector: tuple[list[Ranked], Parts
 
     A hybrid query fuses hundreds of candidates: the arithmetic and the ordering run in numpy
     over the union of both legs' passage ids, and Python builds only the records."""
+    import numpy as np  # here: a bm25 query fuses nothing, and loads no numpy
+
     (lexical_leg, lexical_parts), (vector_leg, vector_parts) = bm25, vector
     ids, where = np.unique(
         np.fromiter((r.passage_id for leg in (lexical_leg, vector_leg) for r in leg), np.int64),

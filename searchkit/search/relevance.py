@@ -22,15 +22,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import numpy as np
+from itertools import accumulate
 
 from ..choices import Mode
 from ..records import Fused, Ranked
-
-if TYPE_CHECKING:
-    from numpy.typing import NDArray
 
 PRIOR = 0.12  # the share of judged-relevant hits in a top 10, over both fitting collections
 VECTOR_CURVE = (10.5, 0.74)  # slope, and the cosine at which the vector leg alone says 1/2
@@ -59,25 +54,44 @@ def relevance(
 ) -> list[float]:
     """The relevance of each of ``items`` (a query's fused ranking, best first), in [0, 1];
     ``vector_weight`` is the vector leg's share in the fusion (None: even)."""
-    weight = 0.5 if vector_weight is None else vector_weight
-    trust = _trust(weight) if mode == "hybrid" else (1.0, 1.0)
-    if mode == "hybrid" and not evidence.vector:  # the vector leg found nothing related:
-        trust = (1.0, 0.0)  # it cannot judge this query (a made-up word, an identifier)
+    if mode == "hybrid":
+        return _hybrid(items, evidence, vector_weight)
+    # One leg says it alone, through its own curve, over a page of hits: in Python, so that a
+    # bm25 query never loads numpy (a cold `searchkit query` would pay for its import).
+    if mode == "bm25":
+        bound, (slope, middle) = _bound(evidence.bm25, evidence.depth), LEXICAL_CURVE
+        scores = [bound if i.bm25 is None else i.bm25.score for i in items]
+        values = [min(1.0, s / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0 for s in scores]
+    else:
+        bound, (slope, middle) = _bound(evidence.vector, evidence.depth), VECTOR_CURVE
+        values = [bound if i.vector is None else i.vector.score for i in items]
+    return _never_below_lower_ranks([_sigmoid(slope * (v - middle)) for v in values])
+
+
+def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | None) -> list[float]:
+    """Both legs' evidence, as log-odds over the prior, added for every fused candidate (a
+    hybrid query has hundreds: in numpy, one array per leg)."""
+    import numpy as np
+
+    trust = _trust(0.5 if vector_weight is None else vector_weight)
+    if not evidence.vector:  # the vector leg found nothing related: it cannot judge this
+        trust = (1.0, 0.0)  # query (a made-up word, an identifier)
     prior = _logit(PRIOR)
-    # A hybrid query estimates every candidate (hundreds): in numpy, one array per leg.
-    odds = np.full(len(items), prior)
-    if mode != "vector":
-        bound = _bound(evidence.bm25, evidence.depth)
-        scores = np.array([bound if i.bm25 is None else i.bm25.score for i in items], float)
-        coverage = np.minimum(1.0, scores / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0
-        slope, middle = LEXICAL_CURVE
-        odds += trust[0] * (slope * (coverage - middle) - prior)
-    if mode != "bm25":
-        bound = _bound(evidence.vector, evidence.depth)
-        cosines = np.array([bound if i.vector is None else i.vector.score for i in items], float)
-        slope, middle = VECTOR_CURVE
-        odds += trust[1] * (slope * (cosines - middle) - prior)
-    return _never_below_lower_ranks(1 / (1 + np.exp(-odds)))
+    bound = _bound(evidence.bm25, evidence.depth)
+    scores = np.array([bound if i.bm25 is None else i.bm25.score for i in items], float)
+    coverage = np.minimum(1.0, scores / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0
+    bound = _bound(evidence.vector, evidence.depth)
+    cosines = np.array([bound if i.vector is None else i.vector.score for i in items], float)
+    (lexical_slope, lexical_middle), (vector_slope, vector_middle) = LEXICAL_CURVE, VECTOR_CURVE
+    odds = (
+        prior
+        + trust[0] * (lexical_slope * (coverage - lexical_middle) - prior)
+        + trust[1] * (vector_slope * (cosines - vector_middle) - prior)
+    )
+    estimates = 1 / (1 + np.exp(-odds))
+    raised = np.maximum.accumulate(estimates[::-1])[::-1]  # ``_never_below_lower_ranks``
+    values: list[float] = np.round(raised, 4).tolist()
+    return values
 
 
 def likely_match(cosine: float) -> bool:
@@ -104,12 +118,15 @@ def _bound(leg: Sequence[Ranked], depth: int) -> float:
     return leg[-1].score if leg and len(leg) >= depth else 0.0
 
 
-def _never_below_lower_ranks(estimates: NDArray[np.float64]) -> list[float]:
+def _never_below_lower_ranks(estimates: list[float]) -> list[float]:
     """Each estimate raised to the best of those ranked below it, so relevance falls with rank."""
-    raised = np.maximum.accumulate(estimates[::-1])[::-1]
-    values: list[float] = np.round(raised, 4).tolist()
-    return values
+    raised = list(accumulate(reversed(estimates), max))
+    return [round(value, 4) for value in reversed(raised)]
 
 
 def _logit(p: float) -> float:
     return math.log(p / (1 - p))
+
+
+def _sigmoid(z: float) -> float:
+    return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
