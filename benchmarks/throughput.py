@@ -61,8 +61,9 @@ def throughput_rows(dataset: Path, documents: int = 600, rounds: int = 3) -> lis
     with tempfile.TemporaryDirectory() as tmp:
         corpus = _subset(dataset, documents, Path(tmp))
         recorder = Recording(load_encoder(settings, "onnx-fp32"))
-        build_index([corpus], Path(tmp) / "probe", settings, recorder)  # type: ignore[arg-type]
-        texts = recorder.texts
+        probe = build_index([corpus], Path(tmp) / "probe", settings, recorder)  # type: ignore[arg-type]
+        # A build encodes its passages first; its self-check's held-out texts come after them.
+        texts = recorder.texts[: probe.passages]
         model = SentenceTransformer(str(resolve_model(settings.model)), device="cpu")
         encoders = {backend: load_encoder(settings, backend) for backend in BACKENDS}
         model.encode(texts[:64], batch_size=32)  # warm-ups: model loads and first-call costs
