@@ -77,7 +77,7 @@ def throughput_lines(rows: list[ThroughputRow], quality: dict[str, dict[str, flo
         lines += [
             "",
             "nDCG@10 on SciFact train (809 queries) with passages encoded by each backend; queries",
-            "always through the default ONNX fp32 query encoder.",
+            "always through the default query encoder (`onnx-int8`).",
             "",
             "| passages from | vector | hybrid | hybrid loss vs torch-fp32 | within 0.005 |",
             "|---|---|---|---|---|",
