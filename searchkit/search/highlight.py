@@ -68,16 +68,10 @@ _ESCAPED = re.compile("[&<>\"']")  # what html.escape(quote=True) replaces
 
 
 def to_html(text: str, spans: list[Span]) -> str:
-    """Escape ``text`` and wrap highlighted runs in ``<mark>`` (overlapping spans: the earlier
-    one wins). Most texts hold nothing to escape, and are not escaped piece by piece."""
+    """Escape ``text`` and wrap highlighted runs in ``<mark>`` (the runs of ``segments``). Most
+    texts hold nothing to escape, and are not escaped piece by piece."""
     escape: Callable[[str], str] = html.escape if _ESCAPED.search(text) else str
-    out = []
-    cursor = 0
-    for span in sorted(spans, key=lambda s: s.start):
-        if span.start < cursor:
-            continue
-        out.append(escape(text[cursor : span.start]))
-        out.append(f'<mark class="{span.kind}">{escape(text[span.start : span.end])}</mark>')
-        cursor = span.end
-    out.append(escape(text[cursor:]))
-    return "".join(out)
+    return "".join(
+        f'<mark class="{kind}">{escape(piece)}</mark>' if kind else escape(piece)
+        for piece, kind in segments(text, spans)
+    )
