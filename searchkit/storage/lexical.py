@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -22,6 +23,10 @@ ANALYZER_NAME = "searchkit_scripts"
 # nDCG@10). The title field stays for `title:` in syntax mode.
 SEARCH_FIELDS = ["text"]
 WRITER_HEAP_BYTES = 128 * 1024 * 1024
+# tantivy analyzes and indexes on its own threads while Python hands it documents: a second
+# thread halved writing 100,000 synthetic passages (10.3 s to 5.0 s on 2 cores); each thread
+# gets an equal share of the heap, and tantivy wants at least 15 MB a thread.
+WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _schema() -> tantivy.Schema:
@@ -70,7 +75,7 @@ def write_lexical(
     directory.mkdir(parents=True, exist_ok=True)
     index = tantivy.Index(_schema(), path=str(directory))
     index.register_tokenizer(ANALYZER_NAME, analyzer(main))
-    writer = index.writer(WRITER_HEAP_BYTES, 1)
+    writer = index.writer(WRITER_HEAP_BYTES, WRITER_THREADS)
     count = 0
     for row in rows:
         doc = tantivy.Document()
