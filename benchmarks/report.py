@@ -149,6 +149,7 @@ def scale_lines(
         lines += [
             "",
             f"Goal (issue 6): hybrid p95 < 50 ms: **{p95:.1f} ms**, {_verdict(p95 < 50)}.",
+            *_scale_goals(hybrid),
         ]
     if ingest:
         lines += [
@@ -232,3 +233,24 @@ def cluster_lines(figures: dict[str, Any]) -> list[str]:
 
 def _stages(stages: dict[str, float]) -> str:
     return ", ".join(f"{name} {value}" for name, value in stages.items())
+
+
+# Issue 16's 1M figures at the time it was filed: the build's read and write stages.
+FILED_READ_S, FILED_WRITE_S = 337.0, 246.0
+
+
+def _scale_goals(hybrid: dict[str, Any]) -> list[str]:
+    """Issue 16's goals 4 (memory at scale) and 5 (read and write stages 3x faster)."""
+    if hybrid["passages"] < 1_000_000:
+        return []
+    memory, recall = hybrid["query_peak_rss_mb"], hybrid["recall_at_10"]
+    read, write = hybrid["stages"]["read"], hybrid["stages"]["write"]
+    met = memory <= 2048 and recall >= 0.95 and hybrid["hybrid_p95_ms"] < 50
+    return [
+        f"Goal (issue 16): query process <= 2 GB with recall@10 >= 0.95 and hybrid p95 < 50 ms: "
+        f"**{memory:,.0f} MB**, {_verdict(met)}.",
+        f"Goal (issue 16): read and write stages 3x faster than {FILED_READ_S:.0f} s and "
+        f"{FILED_WRITE_S:.0f} s: **{read:.0f} s** ({FILED_READ_S / read:.1f}x) and "
+        f"**{write:.0f} s** ({FILED_WRITE_S / write:.1f}x), "
+        f"{_verdict(read <= FILED_READ_S / 3 and write <= FILED_WRITE_S / 3)}.",
+    ]

@@ -76,7 +76,7 @@ def vector_rows(base: np.ndarray, queries: np.ndarray, sizes: Sequence[int]) -> 
         exact.add(vectors)
         _, truth = exact.search(queries, 10)
         del exact
-        kinds = ["flat", "hnsw"] if count <= 200_000 else ["hnsw"]
+        kinds = ["flat", "ivf", "hnsw"] if count <= 200_000 else ["ivf", "hnsw"]
         for kind in kinds:
             rows.append(_measure_kind(vectors, queries, truth, kind))
     return rows
@@ -92,7 +92,8 @@ def _measure_kind(
     with tempfile.NamedTemporaryFile(suffix=".faiss") as handle:
         handle.write(blob)
         handle.flush()
-        index = VectorIndex(Path(handle.name), Settings().hnsw_ef_search)
+        settings = Settings()
+        index = VectorIndex(Path(handle.name), settings.hnsw_ef_search, settings.ivf_probe_share)
     faiss.omp_set_num_threads(1)
     found, latencies = 0, []
     for query, want in zip(queries, truth, strict=True):
@@ -247,7 +248,7 @@ def _engine_recall(engine: SearchEngine, queries: list[str], settings: Settings)
         axis=1,
     )
     truth = np.argpartition(-scores, 10, axis=1)[:, :10]  # a set: order does not matter
-    index = VectorIndex(root / "vectors.faiss", settings.hnsw_ef_search)
+    index = VectorIndex(root / "vectors.faiss", settings.hnsw_ef_search, settings.ivf_probe_share)
     found = sum(
         len({r.passage_id for r in index.search(probe, DEPTH)[:10]} & set(want.tolist()))
         for probe, want in zip(probes, truth, strict=True)

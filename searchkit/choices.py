@@ -11,8 +11,8 @@ Aggregation = Literal["max", "decay"]
 Backend = Literal["torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"]
 BackendChoice = Literal["auto", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8"]
 QueryBackend = Literal["torch-fp32", "onnx-fp32", "onnx-int8"]
-VectorIndexKind = Literal["flat", "hnsw"]
-VectorIndexChoice = Literal["auto", "flat", "hnsw"]
+VectorIndexKind = Literal["flat", "ivf", "hnsw"]
+VectorIndexChoice = Literal["auto", "flat", "ivf", "hnsw"]
 # Latin-script languages tantivy has a Snowball stemmer for; "auto" detects one per index.
 Language = Literal[
     "danish", "dutch", "english", "finnish", "french", "german", "hungarian", "italian",

@@ -85,13 +85,19 @@ class Settings(BaseSettings):
     )
     aggregate: Aggregation = Field(default="max", description="passages -> document")
     decay: float = Field(default=0.3, ge=0.0, le=1.0)
-    # Vector index: exact search up to exact_limit passages, HNSW beyond (benchmarks/RESULTS.md
-    # has the recall and latency at each size that chose these).
+    # Vector index: exact search up to exact_limit passages, an inverted file beyond
+    # (benchmarks/RESULTS.md has the recall, latency and build time at each size that chose
+    # these). A query scans ivf_probe_share of its lists: on SciFact's real passage
+    # embeddings, 1/8 of sqrt(n) lists found 0.955 of the exact top 10 and 1/4 0.975; on the
+    # synthetic 100,000 of the benchmark, 0.945 and 1.0.
     vector_index: VectorIndexChoice = "auto"
     exact_limit: int = Field(default=100_000, ge=0, description="auto: largest exact index")
     hnsw_m: int = Field(default=16, ge=4, le=128)
     hnsw_ef_construction: int = Field(default=80, ge=8)
     hnsw_ef_search: int = Field(default=1600, ge=8, description="at least the leg's top-N")
+    ivf_probe_share: float = Field(
+        default=0.25, gt=0.0, le=1.0, description="share of an inverted file's lists scanned"
+    )
     keep_generations: int = Field(default=2, ge=1)
     # A sharded index scores BM25 with the whole corpus's term statistics (one extra round
     # trip per new query text); off, each shard uses its own (benchmarks/RESULTS.md compares).

@@ -205,7 +205,7 @@ def manifest(job: Job) -> dict[str, Any]:
 
 def _vector_description(job: Job) -> str:
     plan = index_plan(job.settings)
-    return describe(plan.choose_kind(len(job.texts)), plan)
+    return describe(plan.choose_kind(len(job.texts)), plan, len(job.texts))
 
 
 def report(job: Job) -> BuildReport:

@@ -66,7 +66,7 @@ class IndexReader:
         self.store.check_sizes(self.generation, self.manifest, skip=others)
         path = self.store.path(self.generation) / VECTORS
         try:
-            vectors = VectorIndex(path, self.settings.hnsw_ef_search)
+            vectors = VectorIndex(path, self.settings.hnsw_ef_search, self.settings.ivf_probe_share)
         except Exception as exc:  # a damaged file fails inside FAISS
             raise corrupt(self.generation, f"cannot be opened ({type(exc).__name__})") from None
         check_counts(self.generation, {VECTORS: vectors.count}, self.passages)
