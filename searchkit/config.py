@@ -61,7 +61,9 @@ class Settings(BaseSettings):
         default=None, description="exported ONNX models (default ~/.cache/searchkit/models)"
     )
     encode_threads: int = Field(
-        default=0, ge=0, description="ONNX Runtime threads; 0: all cores for builds, 1 per query"
+        default=0,
+        ge=0,
+        description="ONNX cores, a batch each; 0: all cores for builds, 1 per query",
     )
     batch_size: int = Field(default=32, ge=1, le=4096)
     min_passage_words: int = Field(default=25, ge=0)

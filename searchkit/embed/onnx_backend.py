@@ -58,8 +58,15 @@ class OnnxEncoder(ModelFolder):
     def encode(
         self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None
     ) -> NDArray[np.float32]:
-        """Unit-length float32 embeddings, one row per text, in input order."""
-        return self.encode_in_buckets(texts, self._forward, on_batch)
+        """Unit-length float32 embeddings, one row per text, in input order. On several cores
+        whole batches run side by side, one core each, as the torch backend runs them: 400
+        SciFact abstracts went through int8 at 51.6 a second on 2 cores this way, against 43.7
+        with each batch split across both (``/tmp/ox/workers.py``, a one-off script)."""
+        return self.encode_in_buckets(texts, self._forward, on_batch, workers=self._cores)
+
+    @cached_property
+    def _cores(self) -> int:
+        return self._threads or os.cpu_count() or 1
 
     def _forward(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
@@ -73,7 +80,7 @@ class OnnxEncoder(ModelFolder):
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = self._threads or os.cpu_count() or 1
+        options.intra_op_num_threads = 1  # a batch a core (``encode``)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         path = self.prepare()
