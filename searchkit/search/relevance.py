@@ -79,7 +79,8 @@ def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | N
     prior = _logit(PRIOR)
     bound = _bound(evidence.bm25, evidence.depth)
     scores = np.array([bound if i.bm25 is None else i.bm25.score for i in items], float)
-    coverage = np.minimum(1.0, scores / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0
+    idf_sum = evidence.idf_sum  # min(1, s / idf_sum), which cannot overflow for a tiny sum
+    coverage = np.minimum(scores, idf_sum) / idf_sum if idf_sum > 0 else 0.0
     bound = _bound(evidence.vector, evidence.depth)
     cosines = np.array([bound if i.vector is None else i.vector.score for i in items], float)
     (lexical_slope, lexical_middle), (vector_slope, vector_middle) = LEXICAL_CURVE, VECTOR_CURVE
