@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, partial
 from typing import Any, Literal, NamedTuple
 
 from pydantic import TypeAdapter
@@ -50,6 +50,16 @@ class Ranked(NamedTuple):
     passage_id: int
     rank: int
     score: float
+
+
+def ranked_list(ids: list[int], scores: list[float]) -> list[Ranked]:
+    """A leg's candidates from its passage ids and scores, best first (ranks 1, 2, ...). The
+    records are built in C from zipped fields: the named tuple's constructor is Python."""
+    ranks = range(1, len(ids) + 1)
+    return list(map(_new_ranked, zip(ids, ranks, scores, strict=True)))
+
+
+_new_ranked = partial(tuple.__new__, Ranked)
 
 
 class Fused(NamedTuple):

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..choices import Aggregation, FusionMethod
@@ -94,7 +97,7 @@ def _normalized_parts(ranked: list[Ranked], method: FusionMethod, weight: float)
     value normalization gives the leg's worst candidate."""
     import numpy as np  # here: a bm25 query fuses nothing, and loads no numpy
 
-    scores = np.fromiter((r.score for r in ranked), float, len(ranked))
+    scores = np.fromiter(map(_SCORE, ranked), float, len(ranked))
     if not len(scores):
         return scores
     if method == "zscore":
@@ -114,7 +117,7 @@ def _combine(bm25: tuple[list[Ranked], Parts], vector: tuple[list[Ranked], Parts
 
     (lexical_leg, lexical_parts), (vector_leg, vector_parts) = bm25, vector
     ids, where = np.unique(
-        np.fromiter((r.passage_id for leg in (lexical_leg, vector_leg) for r in leg), np.int64),
+        np.fromiter(map(_PASSAGE_ID, chain(lexical_leg, vector_leg)), np.int64),
         return_inverse=True,
     )
     on_lexical, on_vector = where[: len(lexical_leg)], where[len(lexical_leg) :]
@@ -126,23 +129,27 @@ def _combine(bm25: tuple[list[Ranked], Parts], vector: tuple[list[Ranked], Parts
     found[0, on_lexical] = np.arange(len(lexical_leg))
     found[1, on_vector] = np.arange(len(vector_leg))
     ranks = np.full((2, len(ids)), np.iinfo(np.int64).max)  # absent: worse than any rank
-    ranks[0, on_lexical] = np.fromiter((r.rank for r in lexical_leg), np.int64, len(on_lexical))
-    ranks[1, on_vector] = np.fromiter((r.rank for r in vector_leg), np.int64, len(on_vector))
+    ranks[0, on_lexical] = np.fromiter(map(_RANK, lexical_leg), np.int64, len(on_lexical))
+    ranks[1, on_vector] = np.fromiter(map(_RANK, vector_leg), np.int64, len(on_vector))
     best_rank = ranks.min(axis=0)
     order = np.lexsort((ids, best_rank, -score))
     lexical_of, vector_of = [*lexical_leg, None], [*vector_leg, None]
-    return [
-        Fused(passage_id, total, lexical_of[at_lexical], vector_of[at_vector], (lexical, semantic))
-        for passage_id, total, at_lexical, at_vector, lexical, semantic in zip(
-            ids[order].tolist(),
-            score[order].tolist(),
-            found[0, order].tolist(),
-            found[1, order].tolist(),
-            parts[0, order].tolist(),
-            parts[1, order].tolist(),
-            strict=True,
-        )
-    ]
+    columns = zip(
+        ids[order].tolist(),
+        score[order].tolist(),
+        map(lexical_of.__getitem__, found[0, order].tolist()),
+        map(vector_of.__getitem__, found[1, order].tolist()),
+        zip(parts[0, order].tolist(), parts[1, order].tolist(), strict=True),
+        strict=True,
+    )
+    return list(map(_new_fused, columns))
+
+
+# Records read and built in C, field by field (``attrgetter``) and from their fields' tuples
+# (``tuple.__new__``): a generator, or a named tuple's own constructor, runs Python for each
+# of the hundreds of candidates a hybrid query fuses.
+_PASSAGE_ID, _RANK, _SCORE = attrgetter("passage_id"), attrgetter("rank"), attrgetter("score")
+_new_fused = partial(tuple.__new__, Fused)
 
 
 def single_leg(ranked: list[Ranked], leg: str) -> list[Fused]:

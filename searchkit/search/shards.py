@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ..choices import Mode
-from ..records import FilterValue, Fused, Hit, Ranked
+from ..records import FilterValue, Fused, Hit, Ranked, ranked_list
 from ..storage.lexical import TermStats
 from ..storage.sharded import global_id, shard_of, split_id
 from .reader import Legs
@@ -74,7 +74,8 @@ def merge_leg(per_shard: Sequence[Sequence[Ranked]], depth: int) -> list[Ranked]
         for ranked in leg
     ]
     pooled.sort(key=lambda item: (-item[0], item[1]))
-    return [Ranked(pid, rank, score) for rank, (score, pid) in enumerate(pooled[:depth], 1)]
+    top = pooled[:depth]
+    return ranked_list([pid for _, pid in top], [score for score, _ in top])
 
 
 class ShardSet:

@@ -14,7 +14,7 @@ import tantivy
 
 from ..choices import Language
 from ..errors import QuerySyntaxError
-from ..records import Ranked
+from ..records import Ranked, ranked_list
 from .analysis import DEFAULT_LANGUAGE, Unit, analyzer, normalize
 
 ANALYZER_NAME = "searchkit_scripts"
@@ -207,4 +207,4 @@ class LexicalIndex:
             ),
             key=lambda pair: (-pair[0], pair[1]),
         )
-        return [Ranked(pid, rank, score) for rank, (score, pid) in enumerate(ranked, start=1)]
+        return ranked_list([pid for _, pid in ranked], [score for score, _ in ranked])

@@ -20,7 +20,7 @@ import faiss
 import numpy as np
 
 from ..choices import VectorIndexChoice, VectorIndexKind
-from ..records import Ranked
+from ..records import Ranked, ranked_list
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -156,8 +156,7 @@ class VectorIndex:
         found = ids >= 0
         scores, ids = scores[found], ids[found]
         order = np.lexsort((ids, -scores))  # by score, then by the lower id
-        pairs = zip(ids[order].tolist(), scores[order].tolist(), strict=True)
-        return [Ranked(pid, rank, score) for rank, (pid, score) in enumerate(pairs, start=1)]
+        return ranked_list(ids[order].tolist(), scores[order].tolist())
 
     def _search_one(
         self, vector: NDArray[np.float32], limit: int, allowed: NDArray[np.int64] | None
