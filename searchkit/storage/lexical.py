@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tantivy
 
@@ -197,14 +198,23 @@ class LexicalIndex:
             query = tantivy.Query.boolean_query(
                 [(tantivy.Occur.Must, query), (tantivy.Occur.Must, only)]
             )
-        result = self._searcher.search(query, limit)
-        addresses = [address for _, address in result.hits]
-        ids = self._searcher.fast_field_values("pid", addresses)
+        hits = self._hits_past_ties(query, limit)
+        ids = self._searcher.fast_field_values("pid", [address for _, address in hits])
         ranked = sorted(
-            (
-                (float(score), int(pid or 0))
-                for (score, _), pid in zip(result.hits, ids, strict=True)
-            ),
+            ((float(score), int(pid or 0)) for (score, _), pid in zip(hits, ids, strict=True)),
             key=lambda pair: (-pair[0], pair[1]),
-        )
+        )[:limit]
         return ranked_list([pid for _, pid in ranked], [score for score, _ in ranked])
+
+    def _hits_past_ties(self, query: tantivy.Query, limit: int) -> list[tuple[float, Any]]:
+        """The top ``limit`` hits and every hit tied with the last of them. tantivy breaks ties
+        by document address, which follows the writer threads' timing; with all of the tie at
+        hand, the caller breaks it by passage id, the same in every build of the same text."""
+        if limit <= 0:
+            return []
+        wanted = limit + 1
+        while True:
+            hits = self._searcher.search(query, wanted).hits
+            if len(hits) < wanted or hits[-1][0] < hits[limit - 1][0]:
+                return hits
+            wanted *= 2
