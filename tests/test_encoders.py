@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from searchkit import build_index
+from searchkit.choices import Backend
 from searchkit.config import Settings
 from searchkit.embed import (
     Encoder,
@@ -65,6 +66,16 @@ def test_batches_on_parallel_workers_give_the_sequential_vectors() -> None:
     assert sum(progress) == len(texts) and len(progress) > 2  # several batches, all reported
     assert np.allclose(parallel, sequential, atol=1e-5)
     assert torch.get_num_threads() == threads_before  # the process keeps its own setting
+
+
+@pytest.mark.parametrize("backend", ["onnx-fp32", "onnx-int8"])
+def test_onnx_batches_side_by_side_give_the_sequential_vectors(backend: Backend) -> None:
+    texts = [" ".join(f"protein{i % 7} binds cell{j}" for j in range(i % 60)) for i in range(90)]
+    sequential = load_encoder(Settings(), backend, threads=1).encode(texts)
+    progress: list[int] = []
+    parallel = load_encoder(Settings(), backend, threads=2).encode(texts, progress.append)
+    assert sum(progress) == len(texts) and len(progress) > 2  # several batches, all reported
+    assert np.array_equal(parallel, sequential)  # the same passes, on other threads
 
 
 def test_int8_vectors_depend_on_the_set_of_texts_not_their_order() -> None:
