@@ -79,7 +79,7 @@ def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | N
     prior = _logit(PRIOR)
     bound = _bound(evidence.bm25, evidence.depth)
     scores = np.array([bound if i.bm25 is None else i.bm25.score for i in items], float)
-    idf_sum = evidence.idf_sum  # min(1, s / idf_sum), which cannot overflow for a tiny sum
+    idf_sum = evidence.idf_sum  # equals min(1, s / idf_sum), but cannot overflow
     coverage = np.minimum(scores, idf_sum) / idf_sum if idf_sum > 0 else 0.0
     bound = _bound(evidence.vector, evidence.depth)
     cosines = np.array([bound if i.vector is None else i.vector.score for i in items], float)
