@@ -72,3 +72,17 @@ def test_syntax_limits() -> None:
 def test_writing_into_a_fresh_directory(tmp_path: Path) -> None:
     assert write_lexical(tmp_path / "new", iter([])) == 0
     assert LexicalIndex(tmp_path / "new").count == 0
+
+
+def test_a_tie_across_the_cutoff_goes_to_the_lowest_passage_ids(tmp_path: Path) -> None:
+    """tantivy breaks ties by document address, which follows the order (and, with several
+    writer threads, the timing) of writing: here the highest ids are written first."""
+    rows = [
+        LexicalRow(pid, f"d{pid}", f"d{pid}.txt", "", "identical words in every passage", None)
+        for pid in (6, 5, 4, 3, 2, 1, 0)
+    ]
+    write_lexical(tmp_path / "lexical", iter(rows))
+    index = LexicalIndex(tmp_path / "lexical")
+    ranked = index.search_units(query_units("identical words"), 3)
+    assert [r.passage_id for r in ranked] == [0, 1, 2]
+    assert [r.rank for r in ranked] == [1, 2, 3]

@@ -24,6 +24,9 @@ ANALYZER_NAME = "searchkit_scripts"
 # nDCG@10). The title field stays for `title:` in syntax mode.
 SEARCH_FIELDS = ["text"]
 WRITER_HEAP_BYTES = 128 * 1024 * 1024
+# Hits past a leg's cutoff fetched at most to settle a tie across it: a query scoring every
+# passage alike (``*`` in syntax mode) would otherwise fetch them all.
+TIE_SPAN = 1000
 # tantivy analyzes and indexes on its own threads while Python hands it documents: a second
 # thread halved writing 100,000 synthetic passages (10.3 s to 5.0 s on 2 cores); each thread
 # gets an equal share of the heap, and tantivy wants at least 15 MB a thread.
@@ -215,6 +218,7 @@ class LexicalIndex:
         wanted = limit + 1
         while True:
             hits = self._searcher.search(query, wanted).hits
-            if len(hits) < wanted or hits[-1][0] < hits[limit - 1][0]:
+            settled = len(hits) < wanted or hits[-1][0] < hits[limit - 1][0]
+            if settled or wanted >= limit + TIE_SPAN:
                 return hits
-            wanted *= 2
+            wanted = min(2 * wanted, limit + TIE_SPAN)
