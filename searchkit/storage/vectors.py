@@ -101,8 +101,7 @@ def build_vector_index(
 
 def _trained_ivf(vectors: NDArray[np.float32], lists: int) -> Any:
     """An empty inverted file whose lists k-means learned from a seeded sample of ``vectors``
-    (the same vectors give the same index), with a map from position to stored vector, which
-    filtered searches score exactly."""
+    (the same vectors give the same index)."""
     index: Any = faiss.index_factory(
         vectors.shape[1], f"IVF{lists},SQfp16", faiss.METRIC_INNER_PRODUCT
     )
@@ -112,7 +111,6 @@ def _trained_ivf(vectors: NDArray[np.float32], lists: int) -> Any:
         sample = min(len(vectors), lists * TRAINING_PER_LIST)
         rows = np.sort(np.random.default_rng(0).choice(len(vectors), sample, replace=False))
         ivf.train(np.ascontiguousarray(vectors[rows], dtype=np.float32))
-    ivf.make_direct_map()
     return index
 
 
