@@ -3,7 +3,7 @@
 Small indexes are exact (``IndexFlatIP``). Past a size threshold they are inverted files (IVF):
 k-means cuts the vectors into about sqrt(n) lists and a query scans the lists nearest to it,
 over vectors stored as 16-bit floats (half the memory of float32). An HNSW graph, the other
-approximate kind, is there to choose: it keeps recall a little higher, but takes 15 to 20
+approximate kind, is there to choose: it keeps recall a little higher, but takes 17 to 20
 times as long to build and answers slower (benchmarks/RESULTS.md measures both). Every kind
 sits in an ``IndexIDMap2`` so ids are passage ids whichever kind is inside.
 """
