@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -192,3 +193,29 @@ def test_a_rebuild_replaces_a_generation_of_an_older_format(
     assert report.generation == 2 and report.published  # the same documents: replaced anyway
     assert report.encoded == 0  # older formats differ in the analysis, not the vectors
     assert SearchEngine.open(index, encoder=hash_encoder).query("oil", mode="bm25").hits
+
+
+def test_the_self_check_searches_vectors_as_configured(
+    tmp_path: Path, hash_encoder: HashEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The weights a build learns come from searches like the queries' own: the vector index
+    is searched with the configured breadth (here HNSW's efSearch)."""
+    from searchkit.config import Settings
+    from searchkit.storage import vectors
+
+    breadths: list[int] = []
+    original = vectors.VectorIndex.search
+
+    def recording(self: vectors.VectorIndex, *args: Any, **kwargs: Any) -> Any:
+        breadths.append(self._ef_search)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(vectors.VectorIndex, "search", recording)
+    source = tmp_path / "docs"
+    source.mkdir()
+    for i in range(30):
+        sentences = [f"Topic {i} sentence {j} says something about item {i * j}." for j in range(4)]
+        (source / f"doc{i}.md").write_text(" ".join(sentences), encoding="utf-8")
+    settings = Settings(vector_index="hnsw", hnsw_ef_search=777)
+    build_index([source], tmp_path / "index", settings, encoder=hash_encoder)
+    assert breadths and set(breadths) == {777}

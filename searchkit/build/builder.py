@@ -247,8 +247,15 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
         # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
         passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
         queries = job.query_encoder or passages  # held-out sentences are encoded as queries are
+        settings = job.settings
         job.self_check = check_generation(
-            job.out, job.rows, job.texts, passages, queries, languages=index_languages(job)
+            job.out,
+            job.rows,
+            job.texts,
+            passages,
+            queries,
+            languages=index_languages(job),
+            vector_search=(settings.hnsw_ef_search, settings.ivf_probe_share),
         )
         job.seconds["self_check"] = time.perf_counter() - clock
 

@@ -53,14 +53,19 @@ def check_generation(
     query_encoder: Encoder,
     *,
     languages: Languages,
+    vector_search: tuple[int, float],
 ) -> dict[str, Any] | None:
     """``self_check`` of a generation being built, from its lexical rows and embedded texts;
-    its documents are analyzed in ``languages``, the main one first."""
+    its documents are analyzed in ``languages``, the main one first, and its vector index is
+    searched as queries will search it (``vector_search``: HNSW's efSearch, the share of an
+    inverted file's lists)."""
     passages = [
         Passage(row.passage_id, row.title, row.text, text, row.language or languages[0])
         for row, text in zip(rows, embedded, strict=True)
     ]
-    return self_check(root, passages, encoder, query_encoder, languages=languages)
+    return self_check(
+        root, passages, encoder, query_encoder, languages=languages, vector_search=vector_search
+    )
 
 
 def self_check(
@@ -70,6 +75,7 @@ def self_check(
     query_encoder: Encoder,
     *,
     languages: Languages,
+    vector_search: tuple[int, float],
 ) -> dict[str, Any] | None:
     """Each leg's mean reciprocal rank on held-out sentences of the generation at ``root``,
     with the scores it gave the right passages and the best wrong ones (for calibration).
@@ -85,7 +91,7 @@ def self_check(
     average_length = _average_length(passages)
     from ..storage.vectors import VectorIndex  # FAISS, as the build already loaded it
 
-    vectors = VectorIndex(root / VECTORS)
+    vectors = VectorIndex(root / VECTORS, *vector_search)
     ranks: dict[str, list[int]] = {"bm25": [], "vector": []}
     for (passage, _, _), query, (lexical_rest, _), qv, rv in zip(
         chosen, queries, rests, query_vectors, rest_vectors, strict=True
