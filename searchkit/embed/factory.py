@@ -64,10 +64,9 @@ def load_encoder(
 def load_query_encoder(settings: Settings) -> Encoder:
     """The encoder for queries: ONNX Runtime by default, so a query never imports torch.
 
-    One core unless ``encode_threads`` says otherwise: a query is a few dozen tokens, too
-    little to share out, and a server runs one worker process per core. (Cores run whole
-    batches side by side, and one query, or one shared pass of a server's queries, is one
-    batch: it runs on one core whatever ``encode_threads`` says.)
+    One core (``encode_threads`` if set): cores run whole batches side by side, and a query,
+    or one shared pass of a server's queries, is a single batch of a few dozen tokens, too
+    little to share out; a server runs one worker process per core.
     """
     backend = settings.query_backend
     if backend.startswith("onnx") and not _is_plain_stack(settings.model):
