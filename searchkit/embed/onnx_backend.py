@@ -67,8 +67,12 @@ class OnnxEncoder(ModelFolder):
 
     @cached_property
     def _cores(self) -> int:
-        """The cores this process may run on (its affinity, which containers narrow)."""
-        return self._threads or len(os.sched_getaffinity(0)) or 1
+        """The cores this process may run on: its affinity where the system keeps one (Linux,
+        where containers narrow it), else every core."""
+        if self._threads:
+            return self._threads
+        affinity = getattr(os, "sched_getaffinity", None)  # not on macOS or Windows
+        return len(affinity(0)) if affinity else os.cpu_count() or 1
 
     def _forward(self, ids: NDArray[np.int64], mask: NDArray[np.int64]) -> NDArray[np.float32]:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
