@@ -90,8 +90,9 @@ class Settings(BaseSettings):
     # Vector index: exact search up to exact_limit passages, an inverted file beyond
     # (benchmarks/RESULTS.md has the recall, latency and build time at each size that chose
     # these). A query scans ivf_probe_share of its lists: on SciFact's real passage
-    # embeddings, 1/8 of sqrt(n) lists found 0.955 of the exact top 10 and 1/4 0.975; on the
-    # benchmark's synthetic 100,000, 0.941 and 0.974 (benchmarks/RESULTS.md has the latter).
+    # embeddings (/tmp/rss/ivfreal.py, a one-off script), 1/8 of sqrt(n) lists found 0.955 of
+    # the exact top 10 and 1/4 0.975; on the benchmark's synthetic 100,000, 0.941 and 0.974
+    # (benchmarks/RESULTS.md has the latter).
     vector_index: VectorIndexChoice = "auto"
     exact_limit: int = Field(default=100_000, ge=0, description="auto: largest exact index")
     hnsw_m: int = Field(default=16, ge=4, le=128)

@@ -28,8 +28,9 @@ WRITER_HEAP_BYTES = 128 * 1024 * 1024
 # passage alike (``*`` in syntax mode) would otherwise fetch them all.
 TIE_SPAN = 1000
 # tantivy analyzes and indexes on its own threads while Python hands it documents: a second
-# thread halved writing 100,000 synthetic passages (10.3 s to 5.0 s on 2 cores); each thread
-# gets an equal share of the heap, and tantivy wants at least 15 MB a thread.
+# thread halved writing 100,000 synthetic passages (10.3 s to 5.0 s on 2 cores, in the one-off
+# /tmp/rss/wb2.py); each thread gets an equal share of the heap, and tantivy wants at least
+# 15 MB a thread.
 WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 

@@ -28,16 +28,17 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 # A filter allowing at most this many passages is scored exactly (``VectorIndex.search``): at
-# 200,000 passages, 50,000 allowed cost 20 ms through every list of an inverted file and 8.6 ms
-# through a graph's stored vectors (decoding those vectors one by one took 196 and 63 ms).
+# 200,000 passages, 50,000 allowed cost 11-20 ms through every list of an inverted file and
+# 8.2-8.6 ms through a graph's stored vectors, where decoding those vectors one by one took
+# 196-240 and 63 ms (/tmp/rss/filtered.py, a one-off script, three runs).
 EXACT_FILTER_LIMIT = 50_000
 # k-means for an inverted file learns from this many vectors a list (faiss asks for 39 at the
-# least): at a million passages, 1,000 lists train in about 3 s on 2 cores.
+# least): at a million passages, 1,024 lists trained in 3.2 s on 2 cores (/tmp/rss/ivf1m.py).
 TRAINING_PER_LIST = 64
 MIN_TRAINING_PER_LIST = 39
 # A query scans at least this many lists (all of them in a smaller file): few lists are coarse
 # cells that a query's neighbours straddle. On 545 real sentences (13 lists), 2 lists found
-# 0.71 of the exact top 10, 7 found 0.96.
+# 0.71 of the exact top 10, 7 found 0.96 (/tmp/rss/readme_ivf.py, a one-off script).
 MIN_PROBES = 16
 
 
@@ -204,8 +205,7 @@ class VectorIndex:
         self, vector: NDArray[np.float32], limit: int, allowed: NDArray[np.int64]
     ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
         """The allowed passages scored exactly against the graph's stored (16-bit) vectors:
-        a scan of the storage that skips the others, at 200,000 passages 8.6 ms for 50,000
-        allowed, where decoding those 50,000 vectors took 63 ms."""
+        a scan of the storage that skips the others (``EXACT_FILTER_LIMIT`` has its cost)."""
         storage = faiss.downcast_index(self._inner.storage)
         selector = faiss.IDSelectorBatch(self._positions[allowed])
         scores, rows = storage.search(vector, limit, params=_PARAMETERS["flat"](sel=selector))
