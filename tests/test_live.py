@@ -226,6 +226,9 @@ def test_writes_to_a_sharded_home_go_to_their_shards_and_show_at_once(tmp_path: 
     engine = SearchEngine.open(cluster.home, encoder=HashEncoder())
     assert _found(engine, "t2x1") == ["t2-1"] and _found(engine, "words3") == ["s3"]
     assert engine.info()["documents"] == len(ids) + 1 + 9
+    with pytest.raises(UserInputError, match="sharded index"):
+        writer.compact()  # a fold of the cluster's log into its home would lose its writes
+    assert not (cluster.home / "CURRENT").exists()
     done = subprocess.run(
         [sys.executable, "-m", "searchkit", "verify", "--index", str(cluster.home)],
         capture_output=True, text=True, check=False,
@@ -254,5 +257,8 @@ def test_a_compaction_that_fails_leaves_the_delta_serving(tmp_path: Path) -> Non
         writer.flush()  # the delta is published first; the compaction after it fails
     writer.upsert([{"id": "x9", "text": "Note x9word."}])
     writer.flush()  # no second try right away: the delta keeps serving
+    writer = IndexWriter(home, Settings(compact_documents=1), HashEncoder())  # a fresh retry clock
+    seq = writer.upsert([{"id": "x10", "text": "Note x10word."}])
+    assert writer.wait_visible(seq) is not None  # its compaction fails; the write still shows
     engine = SearchEngine.open(home, encoder=HashEncoder())
     assert [_found(engine, f"x{i}word") for i in (0, 1, 9)] == [["x0"], ["x1"], ["x9"]]

@@ -113,6 +113,13 @@ class IndexWriter:
                     self._refresh()
                 except BuildLockedError:  # a refresh or a build elsewhere will show it
                     time.sleep(0.02)
+                except SearchkitError:
+                    # A compaction after the delta failed (a source gone, say): the write is
+                    # searchable in the delta, and the writer only needs to hear that.
+                    shown, generation = self.visible_generation()
+                    if shown < seq:
+                        raise
+                    return generation
                 finally:
                     self._refreshing.release()
 
@@ -137,8 +144,13 @@ class IndexWriter:
         return report
 
     def compact(self) -> BuildReport:
-        """Fold the delta into a full generation: the sources and every live document (on a
-        sharded home each shard compacts when its refresh finds its delta large)."""
+        """Fold the delta into a full generation: the sources and every live document. A
+        sharded home is refused: each shard compacts when its refresh finds its delta large."""
+        if is_sharded(self.home):
+            raise UserInputError(
+                f"{self.home} is a sharded index: its shards compact themselves when a refresh "
+                "finds their delta large"
+            )
         return self._build(full=True)
 
     def _encoder(self) -> Encoder:
