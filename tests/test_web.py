@@ -290,3 +290,21 @@ def test_every_4xx_has_one_detail_line(client: TestClient, send: Any, field: str
     assert response.status_code == 422
     detail = response.json()["detail"]
     assert isinstance(detail, str) and detail.startswith(f"{field}: "), detail
+
+
+JSON = {"content-type": "application/json"}
+FORM = {"content-type": "application/x-www-form-urlencoded"}  # what curl's -d sends
+
+
+@pytest.mark.parametrize(
+    ("send", "says"),
+    [
+        (lambda c: c.post("/search", content=b'{"q": "x"', headers=JSON), "not valid JSON"),
+        (lambda c: c.post("/search", content=b'{"q": "x"}', headers=FORM),
+         "content-type: application/json (this request's: application/x-www-form-urlencoded)"),
+        (lambda c: c.post("/search", json=["x"]), "must be a JSON object"),
+    ],
+)  # fmt: skip
+def test_a_body_that_is_no_json_object_says_why(client: TestClient, send: Any, says: str) -> None:
+    response = send(client)
+    assert response.status_code == 422 and says in response.json()["detail"]

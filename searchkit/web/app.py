@@ -118,9 +118,25 @@ async def _searchkit_error(request: Request, exc: SearchkitError) -> JSONRespons
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
     """422 with the same shape as every other 4xx: one ``detail`` line a person can read."""
     error = exc.errors()[0]
+    body_error = _body_error(error, request.headers.get("content-type", ""))
+    if body_error:
+        return JSONResponse({"detail": body_error}, status_code=422)
     where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("body", "query"))
     message = str(error.get("msg", "invalid request")).removeprefix("Value error, ")
     return JSONResponse({"detail": f"{where}: {message}" if where else message}, status_code=422)
+
+
+def _body_error(error: dict[str, Any], content_type: str) -> str | None:
+    """What is wrong with a body that is not a JSON object at all, in words: pydantic's own
+    ("JSON decode error") does not say, nor that curl's ``-d`` sends a form content type."""
+    if error.get("type") == "json_invalid":
+        return f"the request body is not valid JSON: {error.get('ctx', {}).get('error', '')}"
+    if error.get("type") != "model_attributes_type" or tuple(error.get("loc", ())) != ("body",):
+        return None
+    if isinstance(error.get("input"), bytes):  # the body was never read as JSON
+        sent = content_type.split(";", maxsplit=1)[0].strip() or "none"
+        return f"send the body as JSON with content-type: application/json (this request's: {sent})"
+    return "the request body must be a JSON object"
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:
