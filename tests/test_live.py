@@ -194,6 +194,8 @@ def test_cli_add_and_delete(tmp_path: Path, real_encoder: Encoder) -> None:
     )
     deleted = searchkit("delete", "d1", "--json")
     assert deleted.returncode == 0 and json.loads(deleted.stdout)["documents"] == 1
+    unknown = searchkit("delete", "never-written")  # no error, and no claim that it existed
+    assert unknown.returncode == 0 and "1 document id deleted where present" in unknown.stdout
     hits = json.loads(searchkit("query", "otters", "-m", "bm25", "--json").stdout)["hits"]
     assert [hit["doc_id"] for hit in hits] == ["d2"]
     broken = searchkit("add", "-", stdin='{"id": "d4", "text": "fine"}\nnot json\n')

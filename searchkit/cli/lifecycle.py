@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 PathsArgument = Annotated[
     list[Path], typer.Argument(help="Files or folders: .txt .md .html .pdf, .jsonl (BEIR corpus).")
 ]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="No progress bars and no summary: only errors.")
+]
 ShrinkOption = Annotated[
     bool,
     typer.Option(

@@ -42,6 +42,13 @@ def delete_command(
     _write(index, json_output, "deleted", len(ids), lambda writer: writer.delete(ids))
 
 
+def _said(verb: str, count: int) -> str:
+    """What a batch did, in words: a delete names ids, which need not be in the index."""
+    if verb == "deleted":
+        return f"{plural(count, 'document id')} deleted where present"
+    return f"{plural(count, 'document')} {verb}"
+
+
 def _write(index: Path | None, json_output: bool, verb: str, count: int, write: Any) -> None:
     from ..build.writer import IndexWriter
 
@@ -59,7 +66,7 @@ def _write(index: Path | None, json_output: bool, verb: str, count: int, write: 
         else "durable, and searchable once the build now running ends"
     )
     seconds = time.perf_counter() - started
-    stdout.print(f"{plural(count, 'document')} {verb} (write {seq}); {where} ({seconds:.1f} s).")
+    stdout.print(f"{_said(verb, count)} (write {seq}); {where} ({seconds:.1f} s).")
 
 
 def _read_lines(file: str) -> list[dict[str, Any]]:
