@@ -96,6 +96,23 @@ def test_symlinks_never_leave_the_root(tmp_path: Path) -> None:
     assert stats.skipped == ["escape.txt"]
 
 
+def test_a_file_that_cannot_be_read_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_corpus(tmp_path / "root", {"gone.txt": "Removed mid-walk.", "kept.txt": "Kept."})
+    read_bytes = Path.read_bytes
+
+    def vanishing(path: Path) -> bytes:  # as if deleted between the walk and the read
+        if path.name == "gone.txt":
+            raise FileNotFoundError(2, "No such file or directory")
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", vanishing)
+    stats = IngestStats()
+    assert [d.doc_id for d in iter_documents([root], stats)] == ["kept.txt"]
+    assert stats.skipped == ["gone.txt"]
+
+
 def test_missing_source_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="source not found"):
         list(iter_documents([tmp_path / "nope"]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import ir_measures
@@ -80,6 +81,24 @@ def test_load_beir(dataset_dir: Path) -> None:
         load_beir(dataset_dir, "dev")
     with pytest.raises(SourceError, match="not a BEIR folder"):
         load_beir(dataset_dir / "qrels", "test")
+
+
+@pytest.mark.parametrize(
+    ("queries", "says"),
+    [
+        (b'{"_id": "q1", "text": "fine"}\n{"_id": "q2"}\n', "line 2 is not a BEIR query"),
+        (b'{"_id": "q1", "text": "fine"}\nnot json\n', "line 2 is not a BEIR query"),
+        (b'{"_id": "q1", "text": "caf\xe9"}\n', "is not UTF-8 text"),
+    ],
+)
+def test_a_broken_queries_file_is_a_source_error(
+    dataset_dir: Path, tmp_path: Path, queries: bytes, says: str
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset_dir, broken)
+    (broken / "queries.jsonl").write_bytes(queries)
+    with pytest.raises(SourceError, match=says):
+        load_beir(broken, "test")
 
 
 def test_evaluate_modes_and_run_files(

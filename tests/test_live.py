@@ -200,6 +200,9 @@ def test_cli_add_and_delete(tmp_path: Path, real_encoder: Encoder) -> None:
     assert [hit["doc_id"] for hit in hits] == ["d2"]
     broken = searchkit("add", "-", stdin='{"id": "d4", "text": "fine"}\nnot json\n')
     assert broken.returncode == 2 and "line 2 is not valid JSON" in broken.stderr
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"id": "d5", "text": "caf\xe9"}\n')
+    latin1 = searchkit("add", str(tmp_path / "latin1.jsonl"))
+    assert latin1.returncode == 2 and "is not UTF-8 (byte 25)" in latin1.stderr
     assert searchkit("verify", "--deep").returncode == 0
 
 

@@ -7,17 +7,18 @@ index home (``jobs/<id>.json``), so every server worker can report on it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from ..config import Settings
 from ..errors import BuildLockedError, SearchkitError, UserInputError
@@ -54,7 +55,7 @@ def start_rebuild(
     once while another build runs."""
     jobs_dir(index_dir).mkdir(parents=True, exist_ok=True)
     # Workers may race to start a job: checking and recording happen under one lock.
-    with FileLock(jobs_dir(index_dir) / ".start.lock", timeout=10):
+    with _start_lock(index_dir):
         if _active_job(index_dir) is not None or Store(index_dir).lock_holder() is not None:
             raise BuildLockedError("a rebuild is already running on this index")
         job: dict[str, Any] = {
@@ -73,6 +74,17 @@ def start_rebuild(
     job["pid"], job["pid_started"] = process.pid, _process_started(process.pid)
     _write_job(index_dir, job)
     return job
+
+
+@contextlib.contextmanager
+def _start_lock(index_dir: Path) -> Iterator[None]:
+    """The lock under which a job is checked for and recorded; held for milliseconds, so one
+    not had in 10 s means a worker stuck holding it."""
+    try:
+        with FileLock(jobs_dir(index_dir) / ".start.lock", timeout=10):
+            yield
+    except Timeout:
+        raise BuildLockedError("another request is starting a rebuild; try again") from None
 
 
 def _active_job(index_dir: Path) -> dict[str, Any] | None:

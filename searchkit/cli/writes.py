@@ -71,13 +71,15 @@ def _write(index: Path | None, json_output: bool, verb: str, count: int, write: 
 
 def _read_lines(file: str) -> list[dict[str, Any]]:
     """The documents of a JSON Lines file (or stdin); any invalid line refuses them all."""
-    if file == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        path = Path(file)
-        if not path.is_file():
-            raise UserInputError(f"no such file: {file}")
-        lines = path.read_text(encoding="utf-8").splitlines()
+    if file != "-" and not Path(file).is_file():
+        raise UserInputError(f"no such file: {file}")
+    try:
+        raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+        lines = raw.decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise UserInputError(
+            f"{file} is not UTF-8 (byte {exc.start}); nothing was written"
+        ) from None
     documents = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():

@@ -64,27 +64,46 @@ def load_beir(root: Path, split: str) -> BeirDataset:
             "choose one with --split"
         )
     qrels = _read_qrels(qrels_path)
-    queries = {}
-    with queries_path.open(encoding="utf-8") as handle:
-        for line in handle:
-            if line.strip():
-                record = json.loads(line)
-                if str(record["_id"]) in qrels:
-                    queries[str(record["_id"])] = str(record["text"])
+    queries = _read_queries(queries_path, wanted=qrels.keys())
     missing = qrels.keys() - queries.keys()
     if missing:
         raise SourceError(f"{len(missing)} judged queries are not in {queries_path.name}")
     return BeirDataset(root, split, corpus, queries, qrels)
 
 
+def _read_queries(path: Path, wanted: Iterable[str]) -> dict[str, str]:
+    """The text of each ``wanted`` query in a BEIR ``queries.jsonl``."""
+    wanted = set(wanted)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise SourceError(f"{path} is not UTF-8 text") from None
+    queries = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            query_id, text = str(record["_id"]), str(record["text"])
+        except (ValueError, KeyError, TypeError):  # not JSON, not an object, a field missing
+            raise SourceError(
+                f"{path}: line {number} is not a BEIR query (a JSON object with _id and text)"
+            ) from None
+        if query_id in wanted:
+            queries[query_id] = text
+    return queries
+
+
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    with path.open(encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle, delimiter="\t")
-        for row in rows:
-            if len(row) < 3 or not row[2].lstrip("-").isdigit():
-                continue  # the header, or a blank line
-            qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            for row in csv.reader(handle, delimiter="\t"):
+                if len(row) < 3 or not row[2].lstrip("-").isdigit():
+                    continue  # the header, or a blank line
+                qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    except UnicodeDecodeError:
+        raise SourceError(f"{path} is not UTF-8 text") from None
     return qrels
 
 

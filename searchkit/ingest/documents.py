@@ -117,17 +117,16 @@ def _walk(root: Path, stats: IngestStats) -> Iterator[Path]:
 
 
 def _read_file(path: Path, doc_path: str, stats: IngestStats) -> Iterator[Document]:
-    try:
-        size = path.stat().st_size
+    try:  # a file can vanish or lose its permissions between the walk and the read
+        if path.stat().st_size > MAX_FILE_BYTES:
+            stats.skip(doc_path, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+            return
+        raw = path.read_bytes()
+        facts = _file_facts(path)
     except OSError as exc:
-        stats.skip(doc_path, f"cannot read ({exc.strerror})")
+        stats.skip(doc_path, f"cannot read ({exc.strerror or exc})")
         return
-    if size > MAX_FILE_BYTES:
-        stats.skip(doc_path, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-        return
-    raw = path.read_bytes()
     suffix = path.suffix.lower()
-    facts = _file_facts(path)
     if suffix in PDF_SUFFIXES:
         document = _pdf_document(raw, doc_path, stats)
         if document is not None:
