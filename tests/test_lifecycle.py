@@ -321,3 +321,25 @@ def test_the_engine_in_hand_is_handed_out_only_while_it_is_live(
     assert live.in_hand() == (number + 1, engine)
     with live._lock:  # a thread opening a version holds the lock
         assert live.in_hand() is None
+
+
+def test_a_rebuild_start_stuck_behind_its_lock_is_a_409(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filelock import FileLock
+
+    from searchkit.build import jobs
+
+    monkeypatch.setattr(jobs, "START_LOCK_S", 0.05)
+    jobs.jobs_dir(tmp_path).mkdir()
+    held = FileLock(jobs.jobs_dir(tmp_path) / ".start.lock")
+    done = threading.Event()
+    holder = threading.Thread(target=lambda: (held.acquire(), done.wait(), held.release()))
+    holder.start()
+    try:
+        time.sleep(0.05)
+        with pytest.raises(BuildLockedError, match="try again"):
+            jobs.start_rebuild(tmp_path)
+    finally:
+        done.set()
+        holder.join()

@@ -27,6 +27,7 @@ from .builder import build_index, live_sources
 
 ACTIVE = ("queued", "running")
 STARTING_GRACE_S = 60
+START_LOCK_S = 10.0  # the start lock is held for milliseconds: longer means a worker is stuck
 
 
 def jobs_dir(index_dir: Path) -> Path:
@@ -78,10 +79,9 @@ def start_rebuild(
 
 @contextlib.contextmanager
 def _start_lock(index_dir: Path) -> Iterator[None]:
-    """The lock under which a job is checked for and recorded; held for milliseconds, so one
-    not had in 10 s means a worker stuck holding it."""
+    """The lock under which a job is checked for and recorded."""
     try:
-        with FileLock(jobs_dir(index_dir) / ".start.lock", timeout=10):
+        with FileLock(jobs_dir(index_dir) / ".start.lock", timeout=START_LOCK_S):
             yield
     except Timeout:
         raise BuildLockedError("another request is starting a rebuild; try again") from None
