@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from .config import Settings
     from .errors import SearchkitError
     from .search.engine import SearchEngine
+    from .search.fusion import FusionOptions
 
 _LAZY = {
     "SearchEngine": "searchkit.search.engine",
+    "FusionOptions": "searchkit.search.fusion",
     "build_index": "searchkit.build.builder",
     "IndexWriter": "searchkit.build.writer",
     "Settings": "searchkit.config",
@@ -30,6 +32,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "FusionOptions",
     "IndexWriter",
     "SearchEngine",
     "SearchkitError",
