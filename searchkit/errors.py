@@ -71,8 +71,32 @@ class TooLargeError(UserInputError):
     status = 413
 
 
+class NotFoundError(UserInputError):
+    """What a request names (a document, a rebuild job) is not there."""
+
+    status = 404
+
+
+class AdminDisabledError(SearchkitError):
+    """An admin route of a service started without an admin token."""
+
+    status = 403
+
+
+class AuthError(SearchkitError):
+    """An admin route asked without the service's bearer token."""
+
+    status = 401
+
+
 class BuildLockedError(SearchkitError):
     """Another build holds the index's build lock."""
+
+    status = 409
+
+
+class NeedsClusterError(SearchkitError):
+    """A sharded index asked to do, without its Ray cluster, what only the cluster can."""
 
     status = 409
 

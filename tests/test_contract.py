@@ -199,6 +199,7 @@ def test_admin_rebuild_of_a_sharded_home_needs_its_cluster(homes: dict[str, Path
     with TestClient(create_app(settings)) as test_client:
         refused = test_client.post("/admin/rebuild", headers=auth)
     assert refused.status_code == 409 and "--ray-address" in refused.json()["detail"]
+    assert str(homes["sharded"]) not in refused.json()["detail"]  # no path reaches a client
     with TestClient(create_app(settings, ray_address="127.0.0.1:1")) as test_client:
         started = test_client.post("/admin/rebuild", headers=auth)
         assert started.status_code == 202

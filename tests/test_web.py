@@ -173,7 +173,8 @@ def test_admin_routes_need_the_token(seeds_index: Path) -> None:
         assert test_client.post("/admin/rebuild").status_code == 403
     app = create_app(Settings(index_dir=seeds_index, admin_token=TOKEN))
     with TestClient(app) as test_client:
-        assert test_client.post("/admin/rebuild").status_code == 401
+        refused = test_client.post("/admin/rebuild")
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
         wrong = {"Authorization": "Bearer nope"}
         assert test_client.post("/admin/rebuild", headers=wrong).status_code == 401
         assert test_client.get("/admin/jobs/abc", headers=wrong).status_code == 401

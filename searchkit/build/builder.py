@@ -246,7 +246,9 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
         job.progress.stage("checking how well each leg finds its own passages")
         # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
         passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
-        queries = job.query_encoder or passages  # held-out sentences are encoded as queries are
+        # Held-out sentences are encoded as queries are, or, where the caller handed the build
+        # its encoder (tests, refreshes), with that encoder.
+        queries = job.query_encoder or passages
         settings = job.settings
         job.self_check = check_generation(
             job.out,

@@ -6,8 +6,9 @@ A write is acknowledged once its batch is in the index's write-ahead log and fsy
 once, at the next refresh: a delta generation of the documents written since the live full
 generation, published as every generation is (one atomic ``CURRENT``). ``flush`` refreshes
 now; a server refreshes so that writes show within ``refresh_interval``. When a delta grows past
-``compact_documents`` the refresh compacts instead: a full build of the sources and every live
-document, reusing all stored vectors. Writes never wait for refreshes or builds.
+``compact_documents`` the refresh, once the delta is published, compacts: a full build of the
+sources and every live document, reusing all stored vectors. Writes never wait for refreshes or
+builds.
 """
 
 from __future__ import annotations

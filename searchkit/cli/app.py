@@ -1,4 +1,5 @@
-"""The ``searchkit`` command: parse, call the library, print. Errors map to exit codes here."""
+"""The ``searchkit`` command: parse, call the library, print. Errors map to exit codes in
+``cli.shell``."""
 
 from __future__ import annotations
 

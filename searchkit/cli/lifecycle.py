@@ -1,6 +1,6 @@
 """Index lifecycle commands: index, rebuild, verify, generations, rollback, watch.
 
-Registered on the app by ``cli.app``; errors are mapped to exit codes there.
+Registered on the app by ``cli.app``; errors are mapped to exit codes in ``cli.shell``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Relevance evaluation on BEIR-format datasets: load, build (cached), run, score, write runs.
 
-Metrics come from ir-measures (backed by pytrec_eval), never hand-written.
+Ranking metrics come from ir-measures (backed by pytrec_eval); only ``ece``, a calibration
+metric ir-measures does not have, is computed here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Sources on disk -> ``Document`` records.
 
-Reads plain text, Markdown, HTML and BEIR ``corpus.jsonl`` files from files or folder trees.
+Reads plain text, Markdown, HTML, PDF and BEIR ``corpus.jsonl`` files from files or folder trees.
 Binary, empty and oversized files are skipped with one warning each; undecodable bytes are
 replaced and counted; symbolic links are never followed out of the root they were found under.
 """

@@ -1,8 +1,10 @@
 """``SearchEngine``: the one query pipeline behind the CLI, the HTTP API, evaluation and tuning.
 
-validate -> legs -> fuse -> per-doc cap -> page -> hits -> highlights -> result, written once
-(``query``), over a ``ShardSet``: a local index is its one-shard case, a sharded home its
-N-shard case, searched in this process or through Ray Serve.
+    validate -> encode -> legs -> fuse -> per-doc cap -> relevance (min_relevance) -> page
+    -> hits -> highlights -> result
+
+written once (``query``), over a ``ShardSet``: a local index is its one-shard case, a sharded
+home its N-shard case, searched in this process or through Ray Serve.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ class ShardReplica:
         return self._shard.known_documents(generation, doc_ids).result()
 
     def node(self) -> str:
-        """The Ray node this replica runs on (for tests and ``searchkit serve`` output)."""
+        """The Ray node this replica runs on (tests check where replicas land)."""
         return str(ray_module().get_runtime_context().get_node_id())
 
 

@@ -1,4 +1,4 @@
-"""tantivy BM25: schema, writing, natural-language and syntax queries, and term matches."""
+"""tantivy BM25: schema, writing, natural-language and syntax queries, term statistics."""
 
 from __future__ import annotations
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 
+from ..errors import NeedsClusterError, NotFoundError
 from ..storage.store import is_sharded
 from .deps import documented, require_admin
 from .models import JobOut
@@ -25,10 +26,9 @@ def rebuild(request: Request) -> dict[str, Any]:
         return start_rebuild(home)
     address = request.app.state.ray_address
     if address is None:
-        raise HTTPException(
-            409,
-            f"{home} is a sharded index: rebuild it on its cluster with 'searchkit rebuild "
-            f"--index {home} --ray-address ADDRESS', or serve it with --ray-address",
+        raise NeedsClusterError(
+            "this is a sharded index: rebuild it on its cluster with 'searchkit rebuild "
+            "--index DIR --ray-address ADDRESS', or serve it with --ray-address"
         )
     return start_rebuild(home, "searchkit.sharded.rebuild_job", [address])
 
@@ -40,5 +40,5 @@ def job(request: Request, job_id: str) -> dict[str, Any]:
 
     found = read_job(request.app.state.settings.index_dir, job_id)
     if found is None:
-        raise HTTPException(404, "no such job")
+        raise NotFoundError("no such job")
     return found

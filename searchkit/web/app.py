@@ -1,9 +1,9 @@
 """The HTTP API and search page: ``create_app(settings)`` -> FastAPI.
 
 A thin shell over the library: each worker opens the index once (``LiveEngine``), follows
-``CURRENT`` (or a sharded home's ``CLUSTER``) between requests, and never opens an index
-writer. One handler turns every error into JSON with a ``detail``; no traceback or absolute
-path ever reaches a client.
+``CURRENT`` (or a sharded home's ``CLUSTER``) between requests, and holds one ``IndexWriter``
+whose background thread makes live writes searchable. Errors become JSON with one ``detail``
+line; no traceback reaches a client.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from fastapi_offline import FastAPIOffline
 
 from ..build.writer import IndexWriter
 from ..config import Settings
-from ..errors import SearchkitError
+from ..errors import AuthError, SearchkitError
 from ..search.live import EngineSource, LiveEngine
 from . import admin_routes, index_routes, search_routes, write_routes
 from .limits import BodyLimitMiddleware
@@ -112,7 +112,8 @@ async def _searchkit_error(request: Request, exc: SearchkitError) -> JSONRespons
         log.error("%s %s: %s", request.method, request.url.path, exc)
         detail = GENERIC_5XX.get(exc.status, "internal error")
         return JSONResponse({"detail": detail}, status_code=exc.status)
-    return JSONResponse({"detail": exc.message}, status_code=exc.status)
+    challenge = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) else None
+    return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=challenge)
 
 
 async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -6,9 +6,10 @@ import hmac
 import os
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from ..errors import AdminDisabledError, AuthError
 from ..search.engine import SearchEngine
 from ..search.live import EngineSource
 from .models import ErrorOut
@@ -44,10 +45,10 @@ def require_admin(
 ) -> None:
     token = request.app.state.settings.admin_token
     if not token:
-        raise HTTPException(403, "admin routes are disabled: set SEARCHKIT_ADMIN_TOKEN")
+        raise AdminDisabledError("admin routes are disabled: set SEARCHKIT_ADMIN_TOKEN")
     given = credentials.credentials if credentials else ""
     if not hmac.compare_digest(given.encode(), token.encode()):
-        raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+        raise AuthError("a valid bearer token is required")
 
 
 def stamp(response: Response, generation: int, sequence: int | None = None) -> None:

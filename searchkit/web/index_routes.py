@@ -7,8 +7,9 @@ import statistics
 from collections import deque
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
+from ..errors import NotFoundError
 from .deps import Engine, documented, stamp
 from .models import DocumentOut, HealthOut, LatencyOut, StatsOut
 
@@ -24,7 +25,7 @@ def document(doc_id: str, response: Response, engine: Engine) -> dict[str, Any]:
     """A document's metadata and passages."""
     found = engine.document(doc_id)
     if found is None:
-        raise HTTPException(404, "no such document in the index")
+        raise NotFoundError("no such document in the index")
     stamp(response, engine.generation)
     return {**found, "generation": engine.generation}
 

@@ -7,10 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
+from ..errors import UserInputError
 from ..records import SearchResult
 from ..search.engine import SearchEngine
 from ..search.query_check import validate_query
@@ -134,4 +135,4 @@ def _check_utf8(request: Request) -> None:
     try:
         urllib.parse.unquote_to_bytes(request.scope.get("query_string", b"")).decode("utf-8")
     except UnicodeDecodeError:
-        raise HTTPException(400, "the query string is not valid UTF-8") from None
+        raise UserInputError("the query string is not valid UTF-8") from None
