@@ -25,6 +25,3 @@ LanguageChoice = Literal[
 
 MODES: tuple[Mode, ...] = get_args(Mode)
 LANGUAGES: tuple[Language, ...] = get_args(Language)
-FUSION_METHODS: tuple[FusionMethod, ...] = get_args(FusionMethod)
-AGGREGATIONS: tuple[Aggregation, ...] = get_args(Aggregation)
-BACKENDS: tuple[Backend, ...] = get_args(Backend)

@@ -10,10 +10,11 @@ from pathlib import Path
 from watchfiles import watch
 
 from ..config import Settings
+from ..embed import load_encoder
 from ..errors import SearchkitError
 from ..ingest.documents import SUPPORTED_SUFFIXES
 from ..records import BuildReport
-from .builder import Progress, build_index, load_encoder
+from .builder import build_index
 
 log = logging.getLogger("searchkit")
 DEBOUNCE_MS = 1500
@@ -25,7 +26,6 @@ def watch_sources(
     settings: Settings,
     on_report: Callable[[BuildReport], None],
     *,
-    progress: Progress | None = None,
     stop: threading.Event | None = None,
     debounce_ms: int = DEBOUNCE_MS,
 ) -> None:
@@ -39,7 +39,7 @@ def watch_sources(
 
     def rebuild() -> None:
         try:
-            on_report(build_index(paths, index_dir, settings, encoder, progress))
+            on_report(build_index(paths, index_dir, settings, encoder))
         except SearchkitError as exc:
             log.warning("rebuild failed: %s", exc)
 

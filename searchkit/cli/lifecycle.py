@@ -26,7 +26,6 @@ from .options import (
 )
 
 if TYPE_CHECKING:
-    from ..embed import Encoder
     from ..records import BuildReport
     from ..sharded.ray_build import ClusterReport
 
@@ -161,7 +160,6 @@ def run_build(
     settings: Settings,
     *,
     quiet: bool,
-    encoder: Encoder | None = None,
     reuse: bool = True,
     allow_shrink: bool = False,
 ) -> BuildReport:
@@ -175,7 +173,7 @@ def run_build(
             paths,
             settings.index_dir,
             settings,
-            encoder,
+            None,
             progress,
             reuse=reuse,
             allow_shrink=allow_shrink,

@@ -169,12 +169,12 @@ def _pack(
         if count(start, end) <= max_tokens:
             checked.append((start, end))
         else:
-            checked.extend(_pack_exactly(text, _units(text, start, end, None), max_tokens, count))
+            checked.extend(_pack_exactly(_units(text, start, end, None), max_tokens, count))
     return checked
 
 
 def _pack_exactly(
-    text: str, units: list[tuple[int, int]], max_tokens: int, count: SpanCounter
+    units: list[tuple[int, int]], max_tokens: int, count: SpanCounter
 ) -> list[tuple[int, int]]:
     """Like ``_pack`` for single words, counting each growing piece (slow, always right)."""
     pieces: list[tuple[int, int]] = []

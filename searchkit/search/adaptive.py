@@ -55,7 +55,7 @@ def with_weight(fusion: FusionOptions, learned: float | None) -> FusionOptions:
     return replace(fusion, vector_weight=EQUAL_WEIGHT if learned is None else learned)
 
 
-def weight_source(fusion: FusionOptions, tuned: bool, explicit: bool, learned: float | None) -> str:
+def weight_source(tuned: bool, explicit: bool, learned: float | None) -> str:
     """Where ``fusion.vector_weight`` came from, for ``explain``."""
     if explicit:
         return "setting"

@@ -73,7 +73,6 @@ class SearchEngine:
         tuning = Store(home).read_tuning()
         self.fusion = with_weight(resolve_fusion(settings, tuning), self.learned_weight)
         self.weights_from = weight_source(
-            self.fusion,
             tuned=tuning is not None and "vector_weight" in tuning.get("fusion", {}),
             explicit="vector_weight" in settings.model_fields_set
             and settings.vector_weight is not None,

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-EMBED_BATCH = 256  # passages per Ray Data batch: big enough to keep an actor busy
 PLACEMENT_TIMEOUT = 300  # seconds to wait for CPUs for the shard builds
 ACTOR_START_TIMEOUT = 300  # seconds to wait for the embedding actors to start
 
