@@ -16,7 +16,7 @@ import pytest
 from searchkit import __version__, build_index
 from searchkit.embed import Encoder
 
-from .conftest import SEEDS, free_port
+from .conftest import SEEDS, free_port, write_corpus
 
 ENVIRONMENT = {**os.environ, "HF_HUB_OFFLINE": "1"}
 
@@ -164,6 +164,15 @@ def test_clashing_ids_are_a_user_error_and_leave_nothing_behind(tmp_path: Path) 
     kept.mkdir()
     _one_error_line(_searchkit("index", str(empty), "--index", str(kept), "--quiet"), 2)
     assert kept.is_dir() and not any(kept.iterdir())  # the folder given stays, empty
+
+
+def test_an_index_is_never_written_among_other_files(tmp_path: Path) -> None:
+    docs, notes = tmp_path / "docs", tmp_path / "notes"
+    write_corpus(docs, {"oil.txt": "Change the engine oil every year."})
+    write_corpus(notes, {"a.txt": "A note.", "b.md": "# B"})
+    line = _one_error_line(_searchkit("index", str(docs), "--index", str(notes), "--quiet"), 2)
+    assert "is not a searchkit index and holds other files (a.txt, b.md)" in line
+    assert sorted(p.name for p in notes.iterdir()) == ["a.txt", "b.md"]  # nothing written there
 
 
 def test_a_rebuild_with_nothing_changed_says_so(tmp_path: Path, real_encoder: Encoder) -> None:

@@ -22,14 +22,20 @@ import numpy as np
 
 from ..config import Settings
 from ..embed import Encoder, load_encoder, load_query_encoder
-from ..errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
+from ..errors import (
+    IndexCorruptError,
+    ShrinkRefusedError,
+    SourceError,
+    StorageError,
+    UserInputError,
+)
 from ..ingest.documents import SUPPORTED_SUFFIXES, iter_documents
 from ..ingest.passages import embedded_passages
 from ..records import BuildReport, Document
 from ..storage.catalog import CatalogWriter, content_hash
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, MANIFEST, VECTORS, passage_counts
 from ..storage.lexical import LexicalRow, write_lexical
-from ..storage.store import Store, atomic_write
+from ..storage.store import Store, atomic_write, foreign_entries
 from ..storage.vectors import build_vector_index
 from .job import (
     Job,
@@ -105,6 +111,7 @@ def build_index(
     for missing in (s for s in source_paths if not s.exists() and not delta):  # a delta reads none
         raise SourceError(f"source not found: {missing}")
     store = Store(Path(index_dir))
+    _refuse_foreign_home(store)
     existed = store.home.exists()
     try:
         return _build_locked(
@@ -190,6 +197,22 @@ def _build_locked(  # noqa: PLR0917
 
 class Unchanged(Exception):  # noqa: N818 (a signal inside the build, not an error)
     """The new generation would repeat the live one: nothing is published."""
+
+
+def _refuse_foreign_home(store: Store) -> None:
+    """A first build writes into a new or empty folder, or one searchkit made: never among
+    someone's own files (an --index pointed at a documents folder, say)."""
+    if store.current() is not None or store.numbers():
+        return
+    foreign = foreign_entries(store.home)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise UserInputError(
+            f"{store.home} is not a searchkit index and holds other files ({shown}): "
+            "give the index an empty or new folder"
+        )
 
 
 def _prepare_query_encoder(settings: Settings) -> Encoder:

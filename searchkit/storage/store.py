@@ -97,6 +97,27 @@ def read_pointer(path: Path, pattern: re.Pattern[str], names: str) -> int | None
     return int(match.group(1))
 
 
+# What searchkit itself keeps in an index home: the generations and their pointers and locks,
+# live writes, rebuild jobs, tuning, a sharded home's parts, the evaluation and benchmark
+# caches of the default home, and the note the repository's index/ folder carries.
+OWN_ENTRIES = frozenset({
+    "CURRENT", "LOCK", "LOCK.holder", "generations", "live", "jobs", TUNING, SHARDED_POINTER,
+    "shards", "cluster", "eval-cache", "bench-data", "README.md",
+})  # fmt: skip
+
+
+def foreign_entries(home: Path | str) -> list[str]:
+    """The names in ``home`` that searchkit did not put there (hidden ones aside), sorted."""
+    home = Path(home)
+    if not home.is_dir():
+        return []
+    return sorted(
+        entry.name
+        for entry in home.iterdir()
+        if entry.name not in OWN_ENTRIES and not entry.name.startswith(".")
+    )
+
+
 def has_index(home: Path | str) -> bool:
     """Whether ``home`` serves an index: a published generation, or a sharded index's manifest."""
     home = Path(home)
