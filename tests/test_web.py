@@ -89,6 +89,10 @@ def test_documents_health_stats(client: TestClient) -> None:
     assert stats["passages"] == 11 and stats["latency"]["count"] >= 1
     assert stats["languages"] == ["english"]
     assert stats["latency"]["p50_ms"] is not None
+    for _ in range(3):
+        client.get("/search", params={"q": "Russia"})
+    latency = client.get("/stats").json()["latency"]  # percentiles now, to the microsecond
+    assert all(round(latency[key], 3) == latency[key] for key in ("p50_ms", "p95_ms", "p99_ms"))
 
 
 @pytest.mark.parametrize(

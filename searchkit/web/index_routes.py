@@ -59,5 +59,5 @@ def _percentiles(latencies: deque[float]) -> LatencyOut:
     if len(values) < 2:
         only = values[0] if values else None
         return LatencyOut(count=len(values), p50_ms=only, p95_ms=only, p99_ms=only)
-    cuts = statistics.quantiles(values, n=100)
+    cuts = [round(cut, 3) for cut in statistics.quantiles(values, n=100)]
     return LatencyOut(count=len(values), p50_ms=cuts[49], p95_ms=cuts[94], p99_ms=cuts[98])
