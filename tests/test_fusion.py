@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from searchkit.choices import FusionMethod
 from searchkit.records import Ranked
 from searchkit.search.fusion import (
     FusionOptions,
@@ -83,6 +84,17 @@ def test_zscore_fusion_hand_computed() -> None:
     fused = {f.passage_id: f.score for f in normalized_fusion(bm25, vector, 0.25, "zscore")}
     # each leg shifted so its worst candidate adds 0: bm25 1 -> 2, 2 -> 0; vector 2 -> 2, 3 -> 0
     assert fused == pytest.approx({1: 0.75 * 2, 2: 0.25 * 2, 3: 0.0})
+
+
+@pytest.mark.parametrize("method", ["minmax", "zscore"])
+def test_a_leg_whose_candidates_tie_gives_each_its_whole_weight(method: FusionMethod) -> None:
+    # A filter that leaves one candidate: it is its legs' best, not a hit scoring 0.
+    alone = normalized_fusion([Ranked(3, 1, 4.2)], [Ranked(3, 1, 0.61)], 0.4, method)
+    assert [(f.passage_id, f.score) for f in alone] == [(3, pytest.approx(1.0))]
+    tied = normalized_fusion(
+        [Ranked(1, 1, 2.0), Ranked(2, 2, 2.0)], [Ranked(9, 1, 0.5)], 0.5, method
+    )
+    assert [f.score for f in tied] == [pytest.approx(0.5)] * 3
 
 
 def test_fuse_dispatches_on_method() -> None:

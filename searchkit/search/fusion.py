@@ -94,16 +94,15 @@ def normalized_fusion(
 
 def _normalized_parts(ranked: list[Ranked], method: FusionMethod, weight: float) -> FloatArray:
     """What each of a leg's candidates adds: ``weight`` times its normalized score above the
-    value normalization gives the leg's worst candidate."""
+    value normalization gives the leg's worst candidate; where they all tie, ``weight``."""
     import numpy as np  # here: a bm25 query fuses nothing, and loads no numpy
 
     scores = np.fromiter(map(_SCORE, ranked), float, len(ranked))
     if not len(scores):
         return scores
-    if method == "zscore":
-        scale = float(scores.std()) or 1.0
-    else:
-        scale = float(scores.max() - scores.min()) or 1.0
+    scale = float(scores.std() if method == "zscore" else scores.max() - scores.min())
+    if scale == 0:  # one candidate, or all tied: each is the leg's best as much as its worst
+        return np.full(len(scores), weight)
     parts: FloatArray = weight * ((scores - scores.min()) / scale)
     return parts
 
