@@ -120,11 +120,11 @@ def build_index(
             settings,
             encoder,
             progress,
-            reuse,
-            allow_shrink,
-            only,
-            pinned,
-            delta,
+            reuse=reuse,
+            allow_shrink=allow_shrink,
+            only=only,
+            pinned=pinned,
+            delta=delta,
         )
     except BaseException:
         if not existed:
@@ -133,12 +133,13 @@ def build_index(
         raise
 
 
-def _build_locked(  # noqa: PLR0917
+def _build_locked(
     store: Store,
     source_paths: list[Path],
     settings: Settings,
     encoder: Encoder | None,
     progress: Progress | None,
+    *,
     reuse: bool,
     allow_shrink: bool,
     only: Callable[[Document], bool] | None,
@@ -159,17 +160,17 @@ def _build_locked(  # noqa: PLR0917
             elif hasattr(encoder, "new_text_encoder"):  # a shard's vectors, computed elsewhere
                 query_encoder = load_query_encoder(settings)  # self-check sentences as queries
             job = Job(
-                number,
-                partial,
-                source_paths,
-                settings,
-                encoder,
-                progress or SilentProgress(),
-                EmbeddingReuse(store, encoder) if reuse else None,
-                only,
-                query_encoder,
-                document_base(store, source_paths),
-                live,
+                number=number,
+                out=partial,
+                sources=source_paths,
+                settings=settings,
+                encoder=encoder,
+                progress=progress or SilentProgress(),
+                reuse=EmbeddingReuse(store, encoder) if reuse else None,
+                only=only,
+                query_encoder=query_encoder,
+                id_base=document_base(store, source_paths),
+                live=live,
                 kept_language=kept_language(live_manifest(store)),
             )
             _checkpoint("started")

@@ -65,7 +65,9 @@ class Batch:
 class LiveStore:
     """The live documents of the index home ``home`` (created on the first write)."""
 
-    _threads = threading.Lock()  # the log's file lock serializes processes, this one threads
+    # The log's file lock serializes processes; this one, shared by every home in the process
+    # (writes are rare and short), serializes threads.
+    _thread_lock = threading.Lock()
 
     def __init__(self, home: Path) -> None:
         self.root = Path(home) / LIVE_DIR
@@ -81,7 +83,7 @@ class LiveStore:
     # ----- the log (any process) --------------------------------------------------------
     def append(self, upserts: list[dict[str, Any]], deletes: list[str]) -> int:
         """Log one batch and fsync it; returns its sequence number, the acknowledgement."""
-        with self._threads, self._file_lock():
+        with self._thread_lock, self._file_lock():
             self._scan()  # other processes may have written since
             seq = self._seq + 1
             line = _line({"seq": seq, "upserts": upserts, "deletes": deletes})
@@ -99,7 +101,7 @@ class LiveStore:
         """The last acknowledged sequence number."""
         if not self._log.exists():
             return 0
-        with self._threads:
+        with self._thread_lock:
             self._scan()
             return self._seq
 
@@ -108,7 +110,7 @@ class LiveStore:
         lock: a line being written is never taken before it is fsynced)."""
         if not self._log.exists():
             return []
-        with self._threads, self._file_lock(), self._log.open("rb") as log:
+        with self._thread_lock, self._file_lock(), self._log.open("rb") as log:
             return [batch for batch, _ in _lines(log) if batch.seq > after]
 
     def forget_through(self, seq: int) -> None:
@@ -116,7 +118,7 @@ class LiveStore:
         documents, or a sharded home's shards). A first line marks the cut: it carries the
         sequence number the next write follows, and a random token, so that every process
         sees that the log was replaced (``_scan``)."""
-        with self._threads, self._file_lock():
+        with self._thread_lock, self._file_lock():
             with self._log.open("rb") as log:
                 kept = [line for batch, line in _lines(log) if batch.seq > seq]
             mark = _line({"seq": seq, "upserts": [], "deletes": [], "mark": os.urandom(8).hex()})
