@@ -219,3 +219,22 @@ def test_the_self_check_searches_vectors_as_configured(
     settings = Settings(vector_index="hnsw", hnsw_ef_search=777)
     build_index([source], tmp_path / "index", settings, encoder=hash_encoder)
     assert breadths and set(breadths) == {777}
+
+
+class _Int8Hash(HashEncoder):
+    variant = "int8"
+
+
+def test_held_out_sentences_share_the_passage_encoder_only_where_it_computes_the_same() -> None:
+    from searchkit.build.builder import _sentence_encoder
+    from searchkit.build.selfcheck import _encode
+
+    passages = HashEncoder()
+    assert _sentence_encoder(None, passages) is passages  # the caller's encoder (tests, refreshes)
+    assert _sentence_encoder(HashEncoder(), passages) is passages  # same model and precision
+    other = _Int8Hash()
+    assert _sentence_encoder(other, passages) is other  # another precision: queries' own
+    queries, rests = ["otters sleep", "oil filter"], ["sea otters hold hands", "the engine oil"]
+    together = _encode(queries, rests, passages, passages)  # one call for both
+    apart = (passages.encode(queries), passages.encode(rests))
+    assert all((a == b).all() for a, b in zip(together, apart, strict=True))

@@ -270,9 +270,7 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
         job.progress.stage("checking how well each leg finds its own passages")
         # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
         passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
-        # Held-out sentences are encoded as queries are, or, where the caller handed the build
-        # its encoder (tests, refreshes), with that encoder.
-        queries = job.query_encoder or passages
+        queries = _sentence_encoder(job.query_encoder, passages)
         settings = job.settings
         job.self_check = check_generation(
             job.out,
@@ -290,6 +288,20 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
     _validate(job)
     _checkpoint("manifest")
     job.seconds["validate"] = time.perf_counter() - clock
+
+
+def _sentence_encoder(query_encoder: Encoder | None, passages: Encoder) -> Encoder:
+    """What encodes the self-check's held-out sentences: the query encoder, as queries are
+    encoded; the passage encoder where that is the same model, runtime and precision (it runs
+    on every core, a query encoder on one), or where the caller handed the build its encoder
+    (tests, refreshes)."""
+    if query_encoder is None or (
+        type(query_encoder) is type(passages)
+        and query_encoder.fingerprint == passages.fingerprint
+        and query_encoder.variant == passages.variant
+    ):
+        return passages
+    return query_encoder
 
 
 def _collect(job: Job) -> None:

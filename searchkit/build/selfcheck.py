@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..choices import Language
 from ..embed import Encoder
@@ -24,6 +24,10 @@ from ..ingest.passages import sentence_spans
 from ..storage.analysis import DEFAULT_LANGUAGE, Languages, query_terms, tokens
 from ..storage.generation import LEXICAL, VECTORS
 from ..storage.lexical import LexicalIndex, LexicalRow, TermStats
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 VERSION = 2  # bumped when what is measured changes (evaluation caches key on it)
 SAMPLE = 200  # held-out sentences: the leg's mean reciprocal rank to within about +-0.03
@@ -85,8 +89,9 @@ def self_check(
         return None
     queries = [text[start:end] for _, text, (start, end) in chosen]
     rests = [_without(p, start, end) for p, _, (start, end) in chosen]
-    query_vectors = query_encoder.encode(queries)
-    rest_vectors = encoder.encode([embedded for _, embedded in rests])
+    query_vectors, rest_vectors = _encode(
+        queries, [embedded for _, embedded in rests], query_encoder, encoder
+    )
     lexical = LexicalIndex(root / LEXICAL, languages[0])
     average_length = _average_length(passages)
     from ..storage.vectors import VectorIndex  # FAISS, as the build already loaded it
@@ -113,6 +118,17 @@ def self_check(
     }
 
 
+def _encode(
+    queries: list[str], rests: list[str], query_encoder: Encoder, encoder: Encoder
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """The held-out sentences' vectors and the rests': in one call where one encoder does both,
+    so that its batches fill every core."""
+    if query_encoder is encoder:
+        both = encoder.encode(queries + rests)
+        return both[: len(queries)], both[len(queries) :]
+    return query_encoder.encode(queries), encoder.encode(rests)
+
+
 def _sample(passages: Sequence[Passage]) -> list[tuple[Passage, str, tuple[int, int]]]:
     """Up to SAMPLE passages of several sentences, each with the sentence to hold out; the same
     passages give the same sample (a rebuild of unchanged documents measures the same)."""
@@ -134,7 +150,8 @@ def _without(passage: Passage, start: int, end: int) -> tuple[str, str]:
 
 
 def _average_length(passages: Sequence[Passage]) -> float:
-    step = max(1, len(passages) // 2000)  # a sample is plenty for a mean
+    # A sample is plenty for a mean: 500 passages put it within about 2% (SciFact: 0.4%).
+    step = max(1, len(passages) // 500)
     lengths = [
         len(tokens(f"{p.title}\n{p.text}" if p.title else p.text, p.language))
         for p in passages[::step]
