@@ -226,14 +226,13 @@ class _Int8Hash(HashEncoder):
 
 
 def test_held_out_sentences_share_the_passage_encoder_only_where_it_computes_the_same() -> None:
-    from searchkit.build.builder import _sentence_encoder
-    from searchkit.build.selfcheck import _encode
+    from searchkit.build.selfcheck import _encode, sentence_encoder
 
     passages = HashEncoder()
-    assert _sentence_encoder(None, passages) is passages  # the caller's encoder (tests, refreshes)
-    assert _sentence_encoder(HashEncoder(), passages) is passages  # same model and precision
+    assert sentence_encoder(None, passages) is passages  # the caller's encoder (tests, refreshes)
+    assert sentence_encoder(HashEncoder(), passages) is passages  # same model and precision
     other = _Int8Hash()
-    assert _sentence_encoder(other, passages) is other  # another precision: queries' own
+    assert sentence_encoder(other, passages) is other  # another precision: queries' own
     queries, rests = ["otters sleep", "oil filter"], ["sea otters hold hands", "the engine oil"]
     together = _encode(queries, rests, passages, passages)  # one call for both
     apart = (passages.encode(queries), passages.encode(rests))

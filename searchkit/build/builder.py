@@ -21,21 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Settings
-from ..embed import Encoder, load_encoder, load_query_encoder
-from ..errors import (
-    IndexCorruptError,
-    ShrinkRefusedError,
-    SourceError,
-    StorageError,
-    UserInputError,
-)
+from ..embed import Encoder, load_encoder, load_query_encoder, prepared_query_encoder
+from ..errors import IndexCorruptError, ShrinkRefusedError, SourceError, StorageError
 from ..ingest.documents import SUPPORTED_SUFFIXES, iter_documents
 from ..ingest.passages import embedded_passages
 from ..records import BuildReport, Document
 from ..storage.catalog import CatalogWriter, content_hash
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, MANIFEST, VECTORS, passage_counts
 from ..storage.lexical import LexicalRow, write_lexical
-from ..storage.store import Store, atomic_write, foreign_entries
+from ..storage.store import Store, atomic_write
 from ..storage.vectors import build_vector_index
 from .job import (
     Job,
@@ -54,7 +48,7 @@ from .job import (
 )
 from .livedocs import delta_bases, live_input, nothing_new
 from .reuse import EmbeddingReuse
-from .selfcheck import check_generation
+from .selfcheck import check_generation, sentence_encoder
 
 SHRINK_LIMIT = 0.5  # publishing under half the live documents needs allow_shrink
 CRASH_AFTER_VARIABLE = "SEARCHKIT_CRASH_AFTER"
@@ -111,7 +105,7 @@ def build_index(
     for missing in (s for s in source_paths if not s.exists() and not delta):  # a delta reads none
         raise SourceError(f"source not found: {missing}")
     store = Store(Path(index_dir))
-    _refuse_foreign_home(store)
+    store.refuse_foreign_files()
     existed = store.home.exists()
     try:
         return _build_locked(
@@ -156,7 +150,7 @@ def _build_locked(
             query_encoder = None
             if encoder is None:
                 encoder = load_encoder(settings)
-                query_encoder = _prepare_query_encoder(settings)
+                query_encoder = prepared_query_encoder(settings)
             elif hasattr(encoder, "new_text_encoder"):  # a shard's vectors, computed elsewhere
                 query_encoder = load_query_encoder(settings)  # self-check sentences as queries
             job = Job(
@@ -198,31 +192,6 @@ def _build_locked(
 
 class Unchanged(Exception):  # noqa: N818 (a signal inside the build, not an error)
     """The new generation would repeat the live one: nothing is published."""
-
-
-def _refuse_foreign_home(store: Store) -> None:
-    """A first build writes into a new or empty folder, or one searchkit made: never among
-    someone's own files (an --index pointed at a documents folder, say)."""
-    if store.current() is not None or store.numbers():
-        return
-    foreign = foreign_entries(store.home)
-    if foreign:
-        shown = ", ".join(foreign[:3]) + (
-            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
-        )
-        raise UserInputError(
-            f"{store.home} is not a searchkit index and holds other files ({shown}): "
-            "give the index an empty or new folder"
-        )
-
-
-def _prepare_query_encoder(settings: Settings) -> Encoder:
-    """The query encoder, its model exported now if its backend needs an export (ONNX)."""
-    encoder = load_query_encoder(settings)
-    prepare = getattr(encoder, "prepare", None)
-    if prepare is not None:
-        prepare()
-    return encoder
 
 
 def _is_disk_full(exc: BaseException) -> bool:
@@ -270,7 +239,7 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
         job.progress.stage("checking how well each leg finds its own passages")
         # Vectors computed elsewhere (a shard's) know no held-out text: their model encodes it.
         passages: Encoder = getattr(job.encoder, "new_text_encoder", job.encoder)
-        queries = _sentence_encoder(job.query_encoder, passages)
+        queries = sentence_encoder(job.query_encoder, passages)
         settings = job.settings
         job.self_check = check_generation(
             job.out,
@@ -288,20 +257,6 @@ def _build_generation(job: Job, allow_shrink: bool) -> None:
     _validate(job)
     _checkpoint("manifest")
     job.seconds["validate"] = time.perf_counter() - clock
-
-
-def _sentence_encoder(query_encoder: Encoder | None, passages: Encoder) -> Encoder:
-    """What encodes the self-check's held-out sentences: the query encoder, as queries are
-    encoded; the passage encoder where that is the same model, runtime and precision (it runs
-    on every core, a query encoder on one), or where the caller handed the build its encoder
-    (tests, refreshes)."""
-    if query_encoder is None or (
-        type(query_encoder) is type(passages)
-        and query_encoder.fingerprint == passages.fingerprint
-        and query_encoder.variant == passages.variant
-    ):
-        return passages
-    return query_encoder
 
 
 def _collect(job: Job) -> None:

@@ -49,6 +49,20 @@ class Passage:
     language: Language = DEFAULT_LANGUAGE
 
 
+def sentence_encoder(query_encoder: Encoder | None, passages: Encoder) -> Encoder:
+    """What encodes the held-out sentences: the query encoder, as queries are encoded; the
+    passage encoder where that is the same model, runtime and precision (it runs on every
+    core, a query encoder on one), or where the caller handed the build its encoder (tests,
+    refreshes)."""
+    if query_encoder is None or (
+        type(query_encoder) is type(passages)
+        and query_encoder.fingerprint == passages.fingerprint
+        and query_encoder.variant == passages.variant
+    ):
+        return passages
+    return query_encoder
+
+
 def check_generation(
     root: Path,
     rows: Sequence[LexicalRow],

@@ -1,6 +1,13 @@
 """Embedding stage: texts -> unit vectors on torch or ONNX Runtime (nothing heavy on import)."""
 
-from .factory import load_encoder, load_query_encoder, passage_backend
+from .factory import load_encoder, load_query_encoder, passage_backend, prepared_query_encoder
 from .model import Encoder, ModelFolder
 
-__all__ = ["Encoder", "ModelFolder", "load_encoder", "load_query_encoder", "passage_backend"]
+__all__ = [
+    "Encoder",
+    "ModelFolder",
+    "load_encoder",
+    "load_query_encoder",
+    "passage_backend",
+    "prepared_query_encoder",
+]

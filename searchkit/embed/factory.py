@@ -74,3 +74,13 @@ def load_query_encoder(settings: Settings) -> Encoder:
         # count is process-wide, so it is left alone here.
         return load_encoder(settings, "torch-fp32")
     return load_encoder(settings, backend, settings.encode_threads or 1)
+
+
+def prepared_query_encoder(settings: Settings) -> Encoder:
+    """The query encoder, its model exported now if its backend needs an export (ONNX): a
+    build does it, so that the first query after it does not."""
+    encoder = load_query_encoder(settings)
+    prepare = getattr(encoder, "prepare", None)
+    if prepare is not None:
+        prepare()
+    return encoder

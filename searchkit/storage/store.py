@@ -24,7 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import BuildLockedError, IndexCorruptError, IndexNotFoundError, StorageError
+from ..errors import (
+    BuildLockedError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    StorageError,
+    UserInputError,
+)
 from .generation import MANIFEST, generation_name
 
 SHARDED_POINTER = "CLUSTER"  # a sharded home's pointer (storage.sharded) instead of CURRENT
@@ -106,18 +112,6 @@ OWN_ENTRIES = frozenset({
 })  # fmt: skip
 
 
-def foreign_entries(home: Path | str) -> list[str]:
-    """The names in ``home`` that searchkit did not put there (hidden ones aside), sorted."""
-    home = Path(home)
-    if not home.is_dir():
-        return []
-    return sorted(
-        entry.name
-        for entry in home.iterdir()
-        if entry.name not in OWN_ENTRIES and not entry.name.startswith(".")
-    )
-
-
 def has_index(home: Path | str) -> bool:
     """Whether ``home`` serves an index: a published generation, or a sharded index's manifest."""
     home = Path(home)
@@ -134,6 +128,24 @@ class Store:
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self.generations = self.home / "generations"
+
+    def refuse_foreign_files(self) -> None:
+        """Refuse a home that holds no index yet but files searchkit did not put there (an
+        --index pointed at a documents folder, say): a first build writes into a new or empty
+        folder, or one searchkit made, never among someone's own files."""
+        if not self.home.is_dir() or self.current() is not None or self.numbers():
+            return
+        foreign = sorted(
+            entry.name
+            for entry in self.home.iterdir()
+            if entry.name not in OWN_ENTRIES and not entry.name.startswith(".")
+        )
+        if foreign:
+            more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+            raise UserInputError(
+                f"{self.home} is not a searchkit index and holds other files "
+                f"({', '.join(foreign[:3])}{more}): give the index an empty or new folder"
+            )
 
     # ----- reading -----------------------------------------------------------------------
     def current(self) -> int | None:
