@@ -95,6 +95,9 @@ def test_a_leg_whose_candidates_tie_gives_each_its_whole_weight(method: FusionMe
         [Ranked(1, 1, 2.0), Ranked(2, 2, 2.0)], [Ranked(9, 1, 0.5)], 0.5, method
     )
     assert [f.score for f in tied] == [pytest.approx(0.5)] * 3
+    # Equal floats whose std comes out a hair above 0 (1.4e-17 for three 0.1s) tie all the same.
+    floats = normalized_fusion([Ranked(i, i, 0.1) for i in (1, 2, 3)], [], 0.5, method)
+    assert [f.score for f in floats] == [pytest.approx(0.5)] * 3
 
 
 def test_fuse_dispatches_on_method() -> None:

@@ -84,8 +84,9 @@ def reciprocal_rank_fusion(
 def normalized_fusion(
     bm25: list[Ranked], vector: list[Ranked], vector_weight: float, method: FusionMethod
 ) -> list[Fused]:
-    """Convex combination of per-leg normalized scores; a leg that missed a passage adds its
-    lowest normalized value (0 for min-max)."""
+    """Weighted sum of per-leg normalized scores: each candidate adds its height above its
+    leg's worst (a leg whose candidates all tie, its whole weight); a leg that missed a
+    passage adds 0."""
     return _combine(
         (bm25, _normalized_parts(bm25, method, 1 - vector_weight)),
         (vector, _normalized_parts(vector, method, vector_weight)),
@@ -100,10 +101,12 @@ def _normalized_parts(ranked: list[Ranked], method: FusionMethod, weight: float)
     scores = np.fromiter(map(_SCORE, ranked), float, len(ranked))
     if not len(scores):
         return scores
-    scale = float(scores.std() if method == "zscore" else scores.max() - scores.min())
-    if scale == 0:  # one candidate, or all tied: each is the leg's best as much as its worst
+    low, high = float(scores.min()), float(scores.max())
+    if low == high:  # one candidate, or all tied: each is the leg's best as much as its worst
         return np.full(len(scores), weight)
-    parts: FloatArray = weight * ((scores - scores.min()) / scale)
+    # (A tie's float std can come out a hair above 0; hence the test above, not on the scale.)
+    scale = float(scores.std()) if method == "zscore" else high - low
+    parts: FloatArray = weight * ((scores - low) / scale)
     return parts
 
 
