@@ -99,6 +99,7 @@ class NeedsClusterError(SearchkitError):
     """A sharded index asked to do, without its Ray cluster, what only the cluster can."""
 
     status = 409
+    exit_code = 2
 
 
 class StorageError(SearchkitError):

@@ -18,7 +18,7 @@ from searchkit import SearchEngine, build_index
 from searchkit.build.writer import IndexWriter
 from searchkit.config import Settings
 from searchkit.embed import Encoder
-from searchkit.errors import SourceError, UserInputError
+from searchkit.errors import NeedsClusterError, SourceError, UserInputError
 from searchkit.storage.live import LiveStore
 from searchkit.storage.sharded import shard_of
 from searchkit.web import create_app
@@ -233,12 +233,21 @@ def test_writes_to_a_sharded_home_go_to_their_shards_and_show_at_once(tmp_path: 
     assert engine.info()["documents"] == len(ids) + 1 + 9
     with pytest.raises(UserInputError, match="sharded index"):
         writer.compact()  # a fold of the cluster's log into its home would lose its writes
+    with pytest.raises(NeedsClusterError, match="--ray-address"):
+        build_index([tmp_path / "docs"], cluster.home, encoder=HashEncoder())
     assert not (cluster.home / "CURRENT").exists()
     done = subprocess.run(
         [sys.executable, "-m", "searchkit", "verify", "--index", str(cluster.home)],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_first_write_never_starts_a_log_among_other_files(tmp_path: Path) -> None:
+    notes = write_corpus(tmp_path / "notes", {"a.txt": "A note."})
+    with pytest.raises(UserInputError, match=r"holds other files \(a.txt\)"):
+        IndexWriter(notes, Settings(), HashEncoder()).upsert([{"id": "x", "text": "X."}])
+    assert [p.name for p in notes.iterdir()] == ["a.txt"]
 
 
 def test_a_put_body_is_limited_as_a_document_not_as_a_query(client: TestClient) -> None:
@@ -265,5 +274,6 @@ def test_a_compaction_that_fails_leaves_the_delta_serving(tmp_path: Path) -> Non
     writer = IndexWriter(home, Settings(compact_documents=1), HashEncoder())  # a fresh retry clock
     seq = writer.upsert([{"id": "x10", "text": "Note x10word."}])
     assert writer.wait_visible(seq) is not None  # its compaction fails; the write still shows
+    assert _found(SearchEngine.open(home, encoder=HashEncoder()), "x10word") == ["x10"]
     engine = SearchEngine.open(home, encoder=HashEncoder())
     assert [_found(engine, f"x{i}word") for i in (0, 1, 9)] == [["x0"], ["x1"], ["x9"]]

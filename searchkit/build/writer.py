@@ -13,6 +13,7 @@ builds.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -30,6 +31,8 @@ from ..storage.sharded import ShardedStore
 from ..storage.store import Store, is_sharded
 from .builder import build_index, live_sources
 from .sharded_writes import refresh_sharded, shown
+
+log = logging.getLogger("searchkit")
 
 MAX_ID_CHARS = 512
 COMPACTION_RETRY_SECONDS = 60.0
@@ -61,6 +64,7 @@ class IndexWriter:
         batch = [checked_document(document, self.settings) for document in documents]
         if not batch:
             raise UserInputError("no documents to write")
+        self._refuse_foreign_files()
         return self._log.append(batch, [])
 
     def delete(self, ids: Iterable[str]) -> int:
@@ -68,7 +72,13 @@ class IndexWriter:
         batch = [checked_id(doc_id) for doc_id in ids]
         if not batch:
             raise UserInputError("no document ids to delete")
+        self._refuse_foreign_files()
         return self._log.append([], batch)
+
+    def _refuse_foreign_files(self) -> None:
+        """The first write to a new index starts its log: not in a folder of other files."""
+        if not is_sharded(self.home):
+            Store(self.home).refuse_foreign_files()
 
     def logged(self) -> int:
         """The sequence number of the last acknowledged write."""
@@ -114,12 +124,13 @@ class IndexWriter:
                     self._refresh()
                 except BuildLockedError:  # a refresh or a build elsewhere will show it
                     time.sleep(0.02)
-                except SearchkitError:
+                except SearchkitError as exc:
                     # A compaction after the delta failed (a source gone, say): the write is
-                    # searchable in the delta, and the writer only needs to hear that.
+                    # searchable in the delta, which is what the writer waits for.
                     shown, generation = self.visible_generation()
                     if shown < seq:
                         raise
+                    log.warning("compaction failed; the delta serves: %s", exc)
                     return generation
                 finally:
                     self._refreshing.release()
@@ -139,6 +150,8 @@ class IndexWriter:
         if report.published and due and time.monotonic() >= self._compact_after:
             try:
                 return self.compact()
+            except BuildLockedError:  # a build elsewhere: the next refresh tries again
+                return report
             except SearchkitError:  # a source gone, say: the delta serves; try again later
                 self._compact_after = time.monotonic() + COMPACTION_RETRY_SECONDS
                 raise

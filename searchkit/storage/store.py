@@ -28,6 +28,7 @@ from ..errors import (
     BuildLockedError,
     IndexCorruptError,
     IndexNotFoundError,
+    NeedsClusterError,
     StorageError,
     UserInputError,
 )
@@ -109,6 +110,7 @@ def read_pointer(path: Path, pattern: re.Pattern[str], names: str) -> int | None
 OWN_ENTRIES = frozenset({
     "CURRENT", "LOCK", "LOCK.holder", "generations", "live", "jobs", TUNING, SHARDED_POINTER,
     "shards", "cluster", "eval-cache", "bench-data", "README.md",
+    "lost+found",  # not searchkit's, but in the root of every ext4 volume an index may have
 })  # fmt: skip
 
 
@@ -132,7 +134,13 @@ class Store:
     def refuse_foreign_files(self) -> None:
         """Refuse a home that holds no index yet but files searchkit did not put there (an
         --index pointed at a documents folder, say): a first build writes into a new or empty
-        folder, or one searchkit made, never among someone's own files."""
+        folder, or one searchkit made, never among someone's own files. A sharded home is
+        refused too: its shards are built on its cluster, never a generation beside them."""
+        if is_sharded(self.home):
+            raise NeedsClusterError(
+                f"{self.home} is a sharded index: rebuild it on its cluster with "
+                f"'searchkit rebuild --index {self.home} --ray-address ADDRESS'"
+            )
         if not self.home.is_dir() or self.current() is not None or self.numbers():
             return
         foreign = sorted(
