@@ -333,11 +333,13 @@ def test_a_rebuild_start_stuck_behind_its_lock_is_a_409(
     monkeypatch.setattr(jobs, "START_LOCK_S", 0.05)
     jobs.jobs_dir(tmp_path).mkdir()
     held = FileLock(jobs.jobs_dir(tmp_path) / ".start.lock")
-    done = threading.Event()
-    holder = threading.Thread(target=lambda: (held.acquire(), done.wait(), held.release()))
+    holding, done = threading.Event(), threading.Event()
+    holder = threading.Thread(
+        target=lambda: (held.acquire(), holding.set(), done.wait(), held.release())
+    )
     holder.start()
     try:
-        time.sleep(0.05)
+        assert holding.wait(10)
         with pytest.raises(BuildLockedError, match="try again"):
             jobs.start_rebuild(tmp_path)
     finally:

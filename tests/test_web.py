@@ -308,6 +308,7 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}  # what curl's -d s
         (lambda c: c.post("/search", content=b'{"q": "x"}', headers=FORM),
          "content-type: application/json (this request's: application/x-www-form-urlencoded)"),
         (lambda c: c.post("/search", json=["x"]), "must be a JSON object"),
+        (lambda c: c.post("/search", content=b"", headers=JSON), "has no body"),
     ],
 )  # fmt: skip
 def test_a_body_that_is_no_json_object_says_why(client: TestClient, send: Any, says: str) -> None:

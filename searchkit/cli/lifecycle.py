@@ -279,7 +279,8 @@ def watch_command(
     from ..build.watch import watch_sources
 
     settings = make_settings(index)
-    stderr.print(f"Watching {', '.join(str(p) for p in paths)} (Ctrl-C to stop).")
+    if not quiet:
+        stderr.print(f"Watching {', '.join(str(p) for p in paths)} (Ctrl-C to stop).")
 
     def report(built: BuildReport) -> None:
         if not quiet:

@@ -75,10 +75,11 @@ def _read_lines(file: str) -> list[dict[str, Any]]:
         raise UserInputError(f"no such file: {file}")
     try:
         raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
-        lines = raw.decode("utf-8").splitlines()
+        lines = raw.decode("utf-8-sig").split("\n")  # a BOM is no part of the first line
     except UnicodeDecodeError as exc:
+        source = "standard input" if file == "-" else file
         raise UserInputError(
-            f"{file} is not UTF-8 (byte {exc.start}); nothing was written"
+            f"{source} is not UTF-8 (byte {exc.start}); nothing was written"
         ) from None
     documents = []
     for number, line in enumerate(lines, start=1):

@@ -75,24 +75,28 @@ def load_beir(root: Path, split: str) -> BeirDataset:
 def _read_queries(path: Path, wanted: Iterable[str]) -> dict[str, str]:
     """The text of each ``wanted`` query in a BEIR ``queries.jsonl``."""
     wanted = set(wanted)
+    queries: dict[str, str] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # The file's own lines: str.splitlines would also split at U+2028 inside a JSON string.
+        with path.open(encoding="utf-8") as handle:
+            for number, line in enumerate(handle, start=1):
+                if line.strip():
+                    _add_query(queries, line, wanted, f"{path}: line {number}")
     except UnicodeDecodeError:
         raise SourceError(f"{path} is not UTF-8 text") from None
-    queries = {}
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-            query_id, text = str(record["_id"]), str(record["text"])
-        except (ValueError, KeyError, TypeError):  # not JSON, not an object, a field missing
-            raise SourceError(
-                f"{path}: line {number} is not a BEIR query (a JSON object with _id and text)"
-            ) from None
-        if query_id in wanted:
-            queries[query_id] = text
     return queries
+
+
+def _add_query(queries: dict[str, str], line: str, wanted: set[str], where: str) -> None:
+    try:
+        record = json.loads(line)
+        query_id = str(record["_id"])
+        if query_id in wanted:
+            queries[query_id] = str(record["text"])
+    except (ValueError, KeyError, TypeError):  # not JSON, not an object, a field missing
+        raise SourceError(
+            f"{where} is not a BEIR query (a JSON object with _id and text)"
+        ) from None
 
 
 def _read_qrels(path: Path) -> dict[str, dict[str, int]]:

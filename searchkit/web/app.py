@@ -130,9 +130,12 @@ async def _invalid_request(request: Request, exc: RequestValidationError) -> JSO
 def _body_error(error: dict[str, Any], content_type: str) -> str | None:
     """What is wrong with a body that is not a JSON object at all, in words: pydantic's own
     ("JSON decode error") does not say, nor that curl's ``-d`` sends a form content type."""
-    if error.get("type") == "json_invalid":
-        return f"the request body is not valid JSON: {error.get('ctx', {}).get('error', '')}"
-    if error.get("type") != "model_attributes_type" or tuple(error.get("loc", ())) != ("body",):
+    kind, where = error.get("type"), tuple(error.get("loc", ()))
+    if kind == "json_invalid":
+        return f"the request body is not valid JSON: {(error.get('ctx') or {}).get('error', '')}"
+    if kind == "missing" and where == ("body",):
+        return "the request has no body: send a JSON object"
+    if kind != "model_attributes_type" or where != ("body",):
         return None
     if isinstance(error.get("input"), bytes):  # the body was never read as JSON
         sent = content_type.split(";", maxsplit=1)[0].strip() or "none"
