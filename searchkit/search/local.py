@@ -31,21 +31,18 @@ LAYERS = 2
 
 
 class GenerationShard(Protocol):
-    """One generation of a home, answering the ``ShardClient`` calls at once."""
+    """One opened generation of a home, answering at once (``LocalShard`` wraps its answers
+    as the ``ShardClient`` calls return them)."""
 
     manifest: dict[str, Any]
 
     def files(self) -> dict[str, int]: ...
-    def candidates(
-        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
-    ) -> Done[Legs]: ...
-    def hits(
-        self, generation: int, page: list[Fused], text: str, syntax: bool
-    ) -> Done[list[Hit]]: ...
-    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]: ...
-    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]: ...
-    def term_stats(self, generation: int, text: str) -> Done[TermStats]: ...
-    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]: ...
+    def candidates(self, text: str, mode: Mode, depth: int, options: dict[str, Any]) -> Legs: ...
+    def hits(self, page: list[Fused], text: str, syntax: bool) -> list[Hit]: ...
+    def document(self, doc_id: str) -> dict[str, Any] | None: ...
+    def doc_ids(self, passage_ids: list[int]) -> list[str]: ...
+    def term_stats(self, text: str) -> TermStats: ...
+    def known_documents(self, doc_ids: set[str]) -> int: ...
     def close(self) -> None: ...
 
 
@@ -83,22 +80,22 @@ class LocalShard:
     def candidates(
         self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
     ) -> Done[Legs]:
-        return self.at(generation).candidates(generation, text, mode, depth, options)
+        return Done(self.at(generation).candidates(text, mode, depth, options))
 
     def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
-        return self.at(generation).hits(generation, page, text, syntax)
+        return Done(self.at(generation).hits(page, text, syntax))
 
     def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]:
-        return self.at(generation).document(generation, doc_id)
+        return Done(self.at(generation).document(doc_id))
 
     def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
-        return self.at(generation).doc_ids(generation, passage_ids)
+        return Done(self.at(generation).doc_ids(passage_ids))
 
     def term_stats(self, generation: int, text: str) -> Done[TermStats]:
-        return self.at(generation).term_stats(generation, text)
+        return Done(self.at(generation).term_stats(text))
 
     def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]:
-        return self.at(generation).known_documents(generation, doc_ids)
+        return Done(self.at(generation).known_documents(doc_ids))
 
     def close(self) -> None:
         with self._lock:
@@ -117,25 +114,23 @@ class PlainShard:
     def files(self) -> dict[str, int]:
         return {name: entry["size"] for name, entry in self.manifest["files"].items()}
 
-    def candidates(
-        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
-    ) -> Done[Legs]:
-        return Done(self.reader.candidates(text, mode, depth, **options))
+    def candidates(self, text: str, mode: Mode, depth: int, options: dict[str, Any]) -> Legs:
+        return self.reader.candidates(text, mode, depth, **options)
 
-    def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
-        return Done(self.reader.hits(page, text, syntax))
+    def hits(self, page: list[Fused], text: str, syntax: bool) -> list[Hit]:
+        return self.reader.hits(page, text, syntax)
 
-    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]:
-        return Done(self.reader.document(doc_id))
+    def document(self, doc_id: str) -> dict[str, Any] | None:
+        return self.reader.document(doc_id)
 
-    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
-        return Done(self.reader.doc_ids(passage_ids))
+    def doc_ids(self, passage_ids: list[int]) -> list[str]:
+        return self.reader.doc_ids(passage_ids)
 
-    def term_stats(self, generation: int, text: str) -> Done[TermStats]:
-        return Done(self.reader.term_stats(text))
+    def term_stats(self, text: str) -> TermStats:
+        return self.reader.term_stats(text)
 
-    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]:
-        return Done(self.reader.known_documents(doc_ids))
+    def known_documents(self, doc_ids: set[str]) -> int:
+        return self.reader.known_documents(doc_ids)
 
     def close(self) -> None:
         self.reader.close()
@@ -192,16 +187,12 @@ class LayeredShard:
             for name, entry in reader.manifest["files"].items()
         }
 
-    def candidates(
-        self, generation: int, text: str, mode: Mode, depth: int, options: dict[str, Any]
-    ) -> Done[Legs]:
+    def candidates(self, text: str, mode: Mode, depth: int, options: dict[str, Any]) -> Legs:
         if mode != "vector" and not options.get("syntax") and options.get("term_stats") is None:
             options = {**options, "term_stats": self._term_stats(text)}
         visible = self._visible_base(text, mode, depth, options)
         delta = self.delta.candidates(text, mode, depth, **options)
-        return Done(
-            (merge_leg([visible[0], delta[0]], depth), merge_leg([visible[1], delta[1]], depth))
-        )
+        return merge_leg([visible[0], delta[0]], depth), merge_leg([visible[1], delta[1]], depth)
 
     def _visible_base(
         self, text: str, mode: Mode, depth: int, options: dict[str, Any]
@@ -221,7 +212,7 @@ class LayeredShard:
                 return visible[0][:depth], visible[1][:depth]
             asked = min(most, 2 * asked)
 
-    def hits(self, generation: int, page: list[Fused], text: str, syntax: bool) -> Done[list[Hit]]:
+    def hits(self, page: list[Fused], text: str, syntax: bool) -> list[Hit]:
         hits: list[Hit | None] = [None] * len(page)
         for layer, reader in enumerate(self._layers):
             mine = [
@@ -233,34 +224,34 @@ class LayeredShard:
                 mine, reader.hits([item for _, item in mine], text, syntax), strict=True
             ):
                 hits[position] = hit
-        return Done([hit for hit in hits if hit is not None])
+        return [hit for hit in hits if hit is not None]
 
-    def document(self, generation: int, doc_id: str) -> Done[dict[str, Any] | None]:
+    def document(self, doc_id: str) -> dict[str, Any] | None:
         found, layer = self.delta.document(doc_id), DELTA
         if found is None and doc_id not in self.hidden_documents:
             found, layer = self.base.document(doc_id), BASE
         if found is None:
-            return Done(None)
+            return None
         passages = [
             {**passage, "id": global_id(layer, passage["id"], LAYERS)}
             for passage in found["passages"]
         ]
-        return Done({**found, "passages": passages})
+        return {**found, "passages": passages}
 
-    def doc_ids(self, generation: int, passage_ids: list[int]) -> Done[list[str]]:
+    def doc_ids(self, passage_ids: list[int]) -> list[str]:
         layers = [split_id(passage_id, LAYERS) for passage_id in passage_ids]
         found: list[dict[int, str]] = []
         for layer, reader in enumerate(self._layers):
             ids = [local for at, local in layers if at == layer]
             found.append(dict(zip(ids, reader.doc_ids(ids), strict=True)))
-        return Done([found[layer][local] for layer, local in layers])
+        return [found[layer][local] for layer, local in layers]
 
-    def term_stats(self, generation: int, text: str) -> Done[TermStats]:
-        return Done(self._term_stats(text))
+    def term_stats(self, text: str) -> TermStats:
+        return self._term_stats(text)
 
-    def known_documents(self, generation: int, doc_ids: set[str]) -> Done[int]:
+    def known_documents(self, doc_ids: set[str]) -> int:
         visible = doc_ids - self.hidden_documents
-        return Done(self.delta.known_documents(doc_ids) + self.base.known_documents(visible))
+        return self.delta.known_documents(doc_ids) + self.base.known_documents(visible)
 
     def close(self) -> None:
         self.delta.close()  # the base stays open for the next delta over it
