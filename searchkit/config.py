@@ -6,6 +6,7 @@ Built by the CLI or an application factory, never at import time.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -132,3 +133,9 @@ class Settings(BaseSettings):
         default=None, description="bearer token for /admin routes and live writes"
     )
     cors_origins: list[str] = Field(default_factory=list, description="allowed CORS origins")
+
+
+def default(setting: str) -> Any:
+    """The default of a ``Settings`` field, for the lower layers' own parameters: each default
+    is declared once, here."""
+    return Settings.model_fields[setting].default

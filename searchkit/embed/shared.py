@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..config import default
 from .model import Encoder
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 MAX_BATCH = 32  # queries in one forward pass
-CACHE_SIZE = 4096  # query vectors kept (384 floats each: 6 MB for MiniLM)
+CACHE_SIZE: int = default("query_cache")  # query vectors kept (384 floats: 6 MB for MiniLM)
 
 
 @dataclass

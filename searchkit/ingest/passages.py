@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..config import default
 from ..records import Document, Passage
 
 TokenCounter = Callable[[str], int]
@@ -33,8 +34,8 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class PassageSettings:
-    min_words: int = 25
-    max_tokens: int = 254
+    min_words: int = default("min_passage_words")
+    max_tokens: int = 254  # all-MiniLM-L6-v2's 256 less [CLS] and [SEP]; builds pass the model's
 
 
 def split_passages(

@@ -14,7 +14,7 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ..choices import Aggregation, FusionMethod
-from ..config import Settings
+from ..config import Settings, default
 from ..errors import IndexCorruptError
 from ..records import Fused, Ranked
 
@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 EQUAL_WEIGHT = 0.5  # the vector leg's share where nothing better is known
 
 
-def _default(setting: str) -> Any:
-    """The default of a ``Settings`` field: the one place fusion defaults are declared."""
-    return Settings.model_fields[setting].default
-
-
 @dataclass(frozen=True)
 class FusionOptions:
     """How the two legs become one ranking (defaults: those of ``Settings``).
@@ -43,12 +38,12 @@ class FusionOptions:
     the best passage's score, or a sum of the top passages decayed by ``decay`` per place.
     """
 
-    method: FusionMethod = _default("fusion")  # noqa: RUF009 (a str, read once)
-    rrf_k: int = _default("rrf_k")
-    vector_weight: float | None = _default("vector_weight")
-    candidates: int = _default("candidates")
-    aggregate: Aggregation = _default("aggregate")  # noqa: RUF009 (a str, read once)
-    decay: float = _default("decay")
+    method: FusionMethod = default("fusion")  # noqa: RUF009 (a str, read once)
+    rrf_k: int = default("rrf_k")
+    vector_weight: float | None = default("vector_weight")
+    candidates: int = default("candidates")
+    aggregate: Aggregation = default("aggregate")  # noqa: RUF009 (a str, read once)
+    decay: float = default("decay")
 
 
 def fuse(bm25: list[Ranked], vector: list[Ranked], options: FusionOptions) -> list[Fused]:

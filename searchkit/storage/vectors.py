@@ -22,6 +22,7 @@ import faiss
 import numpy as np
 
 from ..choices import VectorIndexChoice, VectorIndexKind
+from ..config import default
 from ..records import Ranked, ranked_list
 
 if TYPE_CHECKING:
@@ -46,10 +47,10 @@ MIN_PROBES = 16
 class IndexPlan:
     """Which index to build and how: ``auto`` resolves by size in ``choose_kind``."""
 
-    kind: VectorIndexChoice = "auto"
-    exact_limit: int = 100_000
-    hnsw_m: int = 16
-    ef_construction: int = 80
+    kind: VectorIndexChoice = default("vector_index")  # noqa: RUF009 (a str, read once)
+    exact_limit: int = default("exact_limit")
+    hnsw_m: int = default("hnsw_m")
+    ef_construction: int = default("hnsw_ef_construction")
 
     def choose_kind(self, count: int) -> VectorIndexKind:
         if self.kind != "auto":
@@ -118,7 +119,12 @@ def _trained_ivf(vectors: NDArray[np.float32], lists: int) -> Any:
 class VectorIndex:
     """A read-only FAISS index loaded from a file."""
 
-    def __init__(self, path: Path, ef_search: int = 1600, probe_share: float = 0.25) -> None:
+    def __init__(
+        self,
+        path: Path,
+        ef_search: int = default("hnsw_ef_search"),
+        probe_share: float = default("ivf_probe_share"),
+    ) -> None:
         # Any: faiss's stubs know the base Index only, not IDMap2's, HNSW's or IVF's members.
         index: Any = faiss.read_index(str(path))
         inner: Any = faiss.downcast_index(index.index)
