@@ -164,7 +164,7 @@ def _build_locked(
                 only=only,
                 query_encoder=query_encoder,
                 id_base=document_base(store, source_paths),
-                live=live,
+                live_docs=live,
                 kept_language=kept_language(live_manifest(store)),
             )
             _checkpoint("started")
@@ -175,8 +175,9 @@ def _build_locked(
             _checkpoint("published")
         except Unchanged:
             shutil.rmtree(partial, ignore_errors=True)
-            assert job.reuse is not None and job.reuse.live is not None  # what unchanged() saw
-            return replace(report(job), generation=job.reuse.live, published=False)
+            # What unchanged() saw:
+            assert job.reuse is not None and job.reuse.generation is not None
+            return replace(report(job), generation=job.reuse.generation, published=False)
         except BaseException as exc:
             shutil.rmtree(partial, ignore_errors=True)
             if first:  # nothing was live: leave nothing behind, not even the lock file
@@ -211,7 +212,7 @@ def _checkpoint(name: str) -> None:
 def _build_generation(job: Job, allow_shrink: bool) -> None:
     clock = time.perf_counter()
     _collect(job)
-    delta = job.live is not None and job.live.delta_of is not None
+    delta = job.live_docs is not None and job.live_docs.delta_of is not None
     choose_language(job)
     if not delta:
         _check_size(job, allow_shrink)  # before any encoding is spent on a refused build
@@ -287,7 +288,7 @@ def _collect(job: Job) -> None:
 def _documents(job: Job) -> Iterator[Document]:
     """The files of the sources (those the shard takes, without those live writes replaced or
     deleted), then the live documents; a delta takes only its live documents."""
-    live = job.live
+    live = job.live_docs
     if job.sources and (live is None or live.delta_of is None):
         for document in iter_documents(job.sources, job.stats, job.id_base):
             wanted = job.only is None or job.only(document)
@@ -318,15 +319,15 @@ def _check_size(job: Job, allow_shrink: bool) -> None:
     """Refuse an index much smaller than the live one unless ``allow_shrink``, and an empty
     index unless it knowingly replaces a live one, is a shard (few documents, many shards) or
     follows live deletions."""
-    live = len(job.reuse.documents) if job.reuse else 0
+    held = len(job.reuse.documents) if job.reuse else 0  # by the live generation
     new = len(job.document_hashes)
-    if live and not allow_shrink and (new == 0 or new < live * SHRINK_LIMIT):
+    if held and not allow_shrink and (new == 0 or new < held * SHRINK_LIMIT):
         raise ShrinkRefusedError(
-            f"the new index would hold {new} documents where the live one holds {live}; "
+            f"the new index would hold {new} documents where the live one holds {held}; "
             "if that is intended, pass --allow-shrink"
         )
-    knowingly = allow_shrink and (live or job.only is not None)
-    if not job.texts and not (knowingly or job.live is not None):  # live deletions, say
+    knowingly = allow_shrink and (held or job.only is not None)
+    if not job.texts and not (knowingly or job.live_docs is not None):  # live deletions, say
         names = ", ".join(str(s) for s in job.sources)
         supported = " ".join(sorted(SUPPORTED_SUFFIXES))
         raise SourceError(f"no indexable documents in {names} (supported: {supported})")

@@ -71,7 +71,7 @@ class Job:
     only: Callable[[Document], bool] | None = None
     query_encoder: Encoder | None = None  # encodes the self-check's held-out sentences
     id_base: Path | None = None  # the folder file ids are relative to (None: from sources)
-    live: LiveInput | None = None
+    live_docs: LiveInput | None = None  # the documents written live, for this build
     stats: IngestStats = field(default_factory=IngestStats)
     texts: list[str] = field(default_factory=list)  # what is embedded, per passage
     reused: dict[int, np.ndarray] = field(default_factory=dict)  # passage id -> stored vector
@@ -115,8 +115,9 @@ def live_sources(index_dir: Path | str) -> list[Path]:
 
 def _configured(job: Job) -> Language | None:
     """The language every document is read in, where one was set (or kept by a rebuild)."""
-    if job.live is not None and job.live.base_language is not None:  # a delta reads as its base
-        main, choice = job.live.base_language
+    live = job.live_docs
+    if live is not None and live.base_language is not None:  # a delta reads as its base
+        main, choice = live.base_language
         return main if choice.get("source") == "configured" else None
     if job.settings.language is None:  # unset: a language set before is kept
         return job.kept_language
@@ -135,8 +136,8 @@ def choose_language(job: Job) -> None:
     """The main language of Latin script: set, kept or a delta's base's; else the one most
     documents are written in."""
     configured = _configured(job)
-    if job.live is not None and job.live.base_language is not None:
-        job.language, job.language_choice = job.live.base_language
+    if job.live_docs is not None and job.live_docs.base_language is not None:
+        job.language, job.language_choice = job.live_docs.base_language
     elif configured is not None:
         job.language, job.language_choice = configured, {"source": "configured"}
     else:
@@ -198,7 +199,7 @@ def manifest(job: Job) -> dict[str, Any]:
         "language_choice": settings["language_choice"],
         "languages": settings["languages"],
         "self_check": job.self_check,
-        "live": None if job.live is None else job.live.record,
+        "live": None if job.live_docs is None else job.live_docs.record,
         "files": file_inventory(job.out),
     }
 
@@ -231,20 +232,25 @@ def unchanged(job: Job) -> bool:
     """Whether the generation being built would repeat the live one: the same catalog (every
     document, passage, title and metadata value), sources, model and precision, passage and
     index settings. Publishing it would only push an older generation out of retention."""
-    live = job.reuse
-    if live is None or live.live is None or live.model_changed or len(job.reused) < len(job.texts):
+    reuse = job.reuse
+    if (
+        reuse is None
+        or reuse.generation is None
+        or reuse.model_changed
+        or len(job.reused) < len(job.texts)
+    ):
         return False
-    if live.manifest.get("format") != FORMAT_VERSION:  # an older format is always replaced
+    if reuse.manifest.get("format") != FORMAT_VERSION:  # an older format is always replaced
         return False
-    if "base" in live_record(live.manifest):  # a delta is folded into a full generation
+    if "base" in live_record(reuse.manifest):  # a delta is folded into a full generation
         return False
     catalog = Catalog(job.out / CATALOG)
     try:
-        same_rows = catalog.fingerprint() == live.catalog_fingerprint
+        same_rows = catalog.fingerprint() == reuse.catalog_fingerprint
     finally:
         catalog.close()
     return same_rows and all(
-        value == live.manifest.get(key) for key, value in _settings(job).items()
+        value == reuse.manifest.get(key) for key, value in _settings(job).items()
     )
 
 

@@ -37,7 +37,7 @@ class EmbeddingReuse:
     def __init__(self, store: Store, encoder: Encoder) -> None:
         self.documents: dict[str, str] = {}
         self.model_changed = False
-        self.live: int | None = None  # the live generation, with its manifest and catalog
+        self.generation: int | None = None  # the live generation, with its manifest and catalog
         self.manifest: dict[str, Any] = {}
         self.catalog_fingerprint = ""
         self._layers: list[tuple[dict[str, int], NDArray[np.float32]]] = []
@@ -55,7 +55,7 @@ class EmbeddingReuse:
                 manifest.get("format"),
             )
             return
-        self.live, self.manifest = live, manifest
+        self.generation, self.manifest = live, manifest
         model = manifest["model"]
         built = (model["fingerprint"], model["dimension"], model.get("variant", "fp32"))
         self.model_changed = built != (encoder.fingerprint, encoder.dimension, encoder.variant)
