@@ -56,6 +56,7 @@ class IndexWriter:
         self._log = LiveStore(self.home)
         self._refreshing = threading.Lock()
         self._compact_after = 0.0  # after a failed compaction, refreshes wait to retry it
+        self._home_checked = False  # once a write was logged here, the folder is the index's
 
     # ----- writes: acknowledged when logged --------------------------------------------------
     def upsert(self, documents: Iterable[Mapping[str, Any]]) -> int:
@@ -76,9 +77,11 @@ class IndexWriter:
         return self._log.append([], batch)
 
     def _refuse_foreign_files(self) -> None:
-        """The first write to a new index starts its log: not in a folder of other files."""
-        if not is_sharded(self.home):
+        """The first write to a new index starts its log: not in a folder of other files.
+        Checked once per writer, not on every write of a server's stream of them."""
+        if not self._home_checked and not is_sharded(self.home):
             Store(self.home).refuse_foreign_files()
+        self._home_checked = True
 
     def logged(self) -> int:
         """The sequence number of the last acknowledged write."""
