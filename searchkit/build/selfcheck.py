@@ -166,7 +166,8 @@ def _without(passage: Passage, start: int, end: int) -> tuple[str, str]:
 
 
 def _average_length(passages: Sequence[Passage]) -> float:
-    # A sample is plenty for a mean: 500 passages put it within about 2% (SciFact: 0.4%).
+    # A sample is plenty for a mean: 500 passages put it within about 2% (the first 1,500
+    # SciFact documents: 161.3 analyzed tokens against 162.1 for all, 0.5% off).
     step = max(1, len(passages) // 500)
     lengths = [
         len(tokens(f"{p.title}\n{p.text}" if p.title else p.text, p.language))
