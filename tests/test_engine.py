@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from searchkit import SearchEngine
 from searchkit.embed import Encoder
 from searchkit.errors import ModelMismatchError, QuerySyntaxError, UserInputError
 from searchkit.search.fusion import FusionOptions
+from searchkit.search.query_check import _CONTROLS
 
 from .conftest import EXACT_QUERY, PARAPHRASE_QUERY, SEEDS, HashEncoder
 
@@ -112,6 +115,12 @@ def test_syntax_mode(seeds: SearchEngine) -> None:
 def test_bad_input_is_a_user_error(seeds: SearchEngine, kwargs: dict, message: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(UserInputError, match=message):
         seeds.query(**kwargs)
+
+
+def test_control_characters_are_unicodes_less_tab_and_line_breaks() -> None:
+    refused = {chr(c) for c in range(sys.maxunicode + 1) if _CONTROLS.match(chr(c))}
+    controls = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cc"}
+    assert refused == controls - {"\t", "\n", "\r"}
 
 
 def test_query_encoder_must_match_the_index_model(seeds_index: Path) -> None:

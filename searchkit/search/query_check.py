@@ -3,7 +3,7 @@ touched, and the query encoder against the model the index was built with."""
 
 from __future__ import annotations
 
-import unicodedata
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ from ..embed import Encoder
 from ..errors import ModelMismatchError, UserInputError
 from ..storage.lexical import check_syntax_limits
 
-_ALLOWED_CONTROLS = {"\t", "\n", "\r"}
+# Unicode's control characters (category Cc: C0, DEL and C1) less tab and line breaks; a
+# pattern searches a query in C, where a check of each character's category cost ~6 us a query.
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def validate_query(
@@ -35,7 +37,7 @@ def validate_query(
         raise UserInputError("the query is not valid UTF-8") from None
     if len(text) > limits.max_query_chars:
         raise UserInputError(f"the query is longer than {limits.max_query_chars} characters")
-    if any(unicodedata.category(c) == "Cc" and c not in _ALLOWED_CONTROLS for c in text):
+    if _CONTROLS.search(text):
         raise UserInputError("the query contains control characters")
     if mode not in MODES:
         raise UserInputError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
