@@ -56,6 +56,17 @@ def test_segments_cover_the_text() -> None:
     assert "".join(p for p, _ in pieces) == text
 
 
+def test_overlapping_spans_merge_and_the_earlier_one_is_rendered() -> None:
+    text = "one two three"
+    assert merge_spans(text, [(4, 13), (0, 3), (4, 7)]) == [Span(0, 3), Span(4, 13)]
+    spans = [Span(8, 13), Span(4, 9, "semantic"), Span(0, 3)]  # the one at 8 overlaps 4-9
+    assert segments(text, spans) == [
+        ("one", "lexical"), (" ", None), ("two t", "semantic"), ("hree", None)
+    ]  # fmt: skip
+    html = '<mark class="lexical">one</mark> <mark class="semantic">two t</mark>hree'
+    assert to_html(text, spans) == html
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     text=st.text(
