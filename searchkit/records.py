@@ -106,6 +106,13 @@ class Hit:
     relevance: float = 0.0  # estimated probability that the hit answers the query
     explanation: dict[str, Any] | None = None  # with explain: what each leg added, and why
 
+    def with_relevance(self, relevance: float) -> Hit:
+        """This hit with ``relevance`` set. A field-for-field copy, as ``copy.copy`` makes:
+        ``dataclasses.replace`` re-checks every field each call, 3.6 us a hit against 0.5."""
+        copied = object.__new__(Hit)
+        copied.__dict__.update(self.__dict__, relevance=relevance)
+        return copied
+
 
 @dataclass(frozen=True)
 class RankedDocuments:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from searchkit import SearchEngine
-from searchkit.records import Ranked
+from searchkit.records import Hit, LegScore, Ranked, Span
 from searchkit.search.fusion import FusionOptions, fuse_legs
 from searchkit.search.relevance import Evidence, likely_match, relevance
 
@@ -124,3 +125,10 @@ def test_min_relevance_drops_weak_hits_in_python_and_the_cli(seeds_index: Path) 
     )  # fmt: skip
     hits = json.loads(out.stdout)["hits"]
     assert len(hits) == len(kept) and all(hit["relevance"] >= floor for hit in hits)
+
+
+def test_with_relevance_is_replace_and_leaves_the_hit_as_it_was() -> None:
+    hit = Hit("d", "p", "t", "text", 0, 4, None, 1.5, LegScore(1, 2.0), None, [Span(0, 4)], "h")
+    rated = hit.with_relevance(0.7)
+    assert rated == dataclasses.replace(hit, relevance=0.7)
+    assert hit.relevance == 0.0 and type(rated) is Hit

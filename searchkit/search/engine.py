@@ -169,7 +169,7 @@ class SearchEngine:
             fused, relevant = fused[:kept], relevant[:kept]
         page = fused[offset : offset + k]
         hits = [
-            replace(hit, relevance=value)
+            hit.with_relevance(value)
             for hit, value in zip(
                 self.shards.hits(page, text, syntax), relevant[offset : offset + k], strict=True
             )
