@@ -97,10 +97,12 @@ def _normalized_parts(ranked: list[Ranked], method: FusionMethod, weight: float)
     if not len(scores):
         return scores
     low, high = float(scores.min()), float(scores.max())
-    if low == high:  # one candidate, or all tied: each is the leg's best as much as its worst
-        return np.full(len(scores), weight)
-    # (A tie's float std can come out a hair above 0; hence the test above, not on the scale.)
     scale = float(scores.std()) if method == "zscore" else high - low
+    # One candidate, or all tied: each is the leg's best as much as its worst. A tie's float
+    # std can come out a hair above 0, hence ``low == high``; scores a few subnormals apart
+    # have a std that rounds to 0, hence the scale.
+    if low == high or scale == 0.0:
+        return np.full(len(scores), weight)
     parts: FloatArray = weight * ((scores - low) / scale)
     return parts
 
