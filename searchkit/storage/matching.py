@@ -33,6 +33,11 @@ _ASCII_WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z0-9]+)*")
 _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 _ASCII_WORD_GAPS = bytes(c if chr(c) in _ASCII_ALNUM or c == ord("'") else 32 for c in range(256))
 _MARK_PLANES = (range(0xD800), range(0xE000, 0x40000), range(0xE0000, 0xE1000))  # all marks
+# What can make a non-ASCII character part of a word: a letter or digit beyond ASCII (Python's
+# ``\w`` less ASCII), or an apostrophe other than ASCII's. A text holding none of these (only
+# dashes, symbols, typographic spaces beyond ASCII: 43% of the non-ASCII SciFact passages a
+# bm25 page shows) has only ASCII words, and is searched as ASCII.
+_NON_ASCII_WORD_CHAR = re.compile(rf"[^\W\x00-\x7f]|[{_APOSTROPHE_CHARS[1:]}]")
 
 
 def term_spans(
@@ -49,6 +54,10 @@ def term_spans(
         return []
     # Hits are highlighted many times a second: the loops over words run in C.
     vocabulary = _vocabulary(languages)
+    if not text.isascii() and not _NON_ASCII_WORD_CHAR.search(text):
+        # Its non-ASCII characters only separate words, as "?" does: one code point for one,
+        # so the spans found hold in ``text``.
+        text = text.encode("ascii", "replace").decode()
     if text.isascii():  # analysis lowercases first: in ASCII, so can the search for words
         lowered = text.lower()
         found = _ascii_words(lowered)
