@@ -67,10 +67,16 @@ def test_overlapping_spans_merge_and_the_earlier_one_is_rendered() -> None:
     assert to_html(text, spans) == html
 
 
-@settings(max_examples=300, deadline=None)
+# Letters and apostrophes beyond ASCII; and ASCII words between dashes, symbols and odd spaces
+# beyond ASCII, which highlighting searches as ASCII.
+_MIXED = "aAbBsSdDyingleTv0 '_-.,\u00e9\u00c4\u00df\u03a9\u03c9\u2019\u02bc"
+_ASCII_WORDS = "aAbsSdyingT0 '_-.\u2013\u00b1\u00a0\u2022"
+
+
+@settings(max_examples=400, deadline=None)
 @given(
-    text=st.text(
-        alphabet=st.sampled_from(list("aAbBsSdDyingleTv0 '_-.,éÄßΩω\u2019\u02bc")), max_size=60
+    text=st.one_of(
+        st.text(alphabet=_MIXED, max_size=60), st.text(alphabet=_ASCII_WORDS, max_size=60)
     ),
     picks=st.lists(st.integers(0, 30), max_size=4),
     language=st.sampled_from(LANGUAGES),
@@ -81,25 +87,6 @@ def test_highlighting_marks_the_words_a_word_by_word_scan_marks(
     """Highlighting splits a text in one pass; it must mark exactly what analyzing every word
     on its own marks, in every language (stemmers change more than endings: Dutch drops a
     leading "ge", French an elided "d'", German reads "ae" as "a")."""
-    _check_against_a_word_by_word_scan(text, picks, language)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    text=st.text(
-        alphabet=st.sampled_from(list("aAbsSdyingT0 '_-.\u2013\u00b1\u00a0\u2022")), max_size=60
-    ),
-    picks=st.lists(st.integers(0, 30), max_size=4),
-    language=st.sampled_from(LANGUAGES),
-)
-def test_non_ascii_separators_mark_what_a_word_by_word_scan_marks(
-    text: str, picks: list[int], language: Language
-) -> None:
-    """Dashes, symbols and odd spaces beyond ASCII between ASCII words: searched as ASCII."""
-    _check_against_a_word_by_word_scan(text, picks, language)
-
-
-def _check_against_a_word_by_word_scan(text: str, picks: list[int], language: Language) -> None:
     languages: tuple[Language, ...] = (language,)
     every = _words(text, word_spans(text), languages)
     units = [(every[i % len(every)][0][0],) for i in picks] if every else [("s",)]
