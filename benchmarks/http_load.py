@@ -1,5 +1,7 @@
 """HTTP section of the benchmark harness: requests per second and latency of `searchkit serve`
-on loopback, for bm25 and hybrid queries at 1 and 8 concurrent clients."""
+on loopback, for bm25 and hybrid queries at 1 and 8 concurrent clients, and, as the ceiling
+those rates live under, the same server and clients asking ``/healthz``, which searches
+nothing."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import httpx
 
 @dataclass
 class HttpRow:
-    mode: str
+    mode: str  # bm25, hybrid, or NO_SEARCH
     clients: int
     requests: int
     failures: int
@@ -26,6 +28,11 @@ class HttpRow:
     p50_ms: float
     p95_ms: float
     workers: int = 1
+
+
+# The mode of the ceiling row: the same middleware, engine dependency and JSON answer as a
+# search, with no search.
+NO_SEARCH = "healthz"
 
 
 def _free_port() -> int:
@@ -80,7 +87,11 @@ def _load(url: str, queries: list[str], mode: str, clients: int, seconds: float)
         while time.monotonic() < stop:
             started = time.perf_counter()
             try:
-                status = connection.get("/search", {"q": queries[i % len(queries)], "mode": mode})
+                status = (
+                    connection.get("/healthz", {})
+                    if mode == NO_SEARCH
+                    else connection.get("/search", {"q": queries[i % len(queries)], "mode": mode})
+                )
             except OSError:  # a dropped connection is a failed request, then a new one
                 connection.close()
                 connection, status = _Connection(url), 0
@@ -105,13 +116,22 @@ def _load(url: str, queries: list[str], mode: str, clients: int, seconds: float)
 
 
 def http_rows(index: Path, queries: list[str], seconds: float = 15.0) -> list[HttpRow]:
-    """Serve ``index`` with one worker (1 and 8 clients), then with two (8 clients)."""
+    """Serve ``index`` with one worker (1 and 8 clients), then with two (8 clients, and the
+    ceiling: 8 clients asking ``/healthz``)."""
     rows = _serve_and_load(index, queries, seconds, workers=1, clients=(1, 8))
-    return rows + _serve_and_load(index, queries, seconds, workers=2, clients=(8,))
+    return rows + _serve_and_load(
+        index, queries, seconds, workers=2, clients=(8,), modes=("bm25", "hybrid", NO_SEARCH)
+    )
 
 
 def _serve_and_load(
-    index: Path, queries: list[str], seconds: float, *, workers: int, clients: tuple[int, ...]
+    index: Path,
+    queries: list[str],
+    seconds: float,
+    *,
+    workers: int,
+    clients: tuple[int, ...],
+    modes: tuple[str, ...] = ("bm25", "hybrid"),
 ) -> list[HttpRow]:
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
@@ -135,7 +155,7 @@ def _serve_and_load(
         for query in queries[: 20 * workers]:  # load the models and warm the caches
             httpx.get(url + "/search", params={"q": query}, timeout=60)
         rows = []
-        for mode in ("bm25", "hybrid"):
+        for mode in modes:
             for count in clients:
                 row = replace(_load(url, queries, mode, count, seconds), workers=workers)
                 print(
