@@ -20,6 +20,7 @@ from searchkit.embed import (
 )
 from searchkit.embed.batches import length_buckets
 from searchkit.embed.model import read_pooling, resolve_model
+from searchkit.embed.onnx_backend import EXPORT
 from searchkit.errors import ModelLoadError
 
 from .conftest import FIXTURE_DOCS, HashEncoder
@@ -101,12 +102,16 @@ def test_every_backend_shares_the_weights_fingerprint(real_encoder: Encoder) -> 
     assert query.dimension == real_encoder.dimension == 384
 
 
-def test_export_lands_in_the_configured_cache(tmp_path: Path) -> None:
+def test_export_lands_in_the_configured_cache_and_replaces_older_ones(tmp_path: Path) -> None:
     settings = Settings(model_cache=tmp_path / "models", query_backend="onnx-int8")
     encoder = load_query_encoder(settings)
+    (tmp_path / "models").mkdir()
+    for older in ("fp32", "int8"):  # files of the export before exports were numbered
+        (tmp_path / "models" / f"{encoder.fingerprint}-{older}.onnx").write_bytes(b"old")
     encoder.encode(["warm up"])
     names = sorted(p.name for p in (tmp_path / "models").glob("*.onnx"))
-    assert names == [f"{encoder.fingerprint}-fp32.onnx", f"{encoder.fingerprint}-int8.onnx"]
+    exported = f"{encoder.fingerprint}-export{EXPORT}"
+    assert names == [f"{exported}-fp32.onnx", f"{exported}-int8.onnx"]
 
 
 def test_auto_backend_follows_the_device() -> None:

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# How the graph is exported, in the cached file's name: a new way makes a new file. Export 2
+# traces attention in plain operations ("eager"), not through torch's fused attention, whose
+# trace guards every attention matrix against NaN rows with IsNaN and Where nodes. On 2 cores,
+# int8, 1,200 SciFact passages: 91.7-93.6 a second against 79.6-81.9, and a one-text query 2.5
+# ms against 2.7-3.0 ms, cosines to torch fp32 unchanged (mean 0.9943; /tmp/s3/oxab.py).
+EXPORT = 2
 
 
 class OnnxEncoder(ModelFolder):
@@ -108,7 +114,7 @@ def default_cache_dir() -> Path:
 
 def ensure_exported(folder: Path, fingerprint: str, cache_dir: Path, precision: str) -> Path:
     """The cached ONNX file of this model and precision, exported on first use."""
-    target = cache_dir / f"{fingerprint}-{precision}.onnx"
+    target = _cached(cache_dir, fingerprint, precision)
     if target.is_file():
         return target
     from filelock import FileLock  # only an export locks; it imports asyncio
@@ -118,12 +124,25 @@ def ensure_exported(folder: Path, fingerprint: str, cache_dir: Path, precision: 
     with FileLock(str(cache_dir / f"{fingerprint}.lock")):
         if target.is_file():
             return target
-        fp32 = cache_dir / f"{fingerprint}-fp32.onnx"
+        fp32 = _cached(cache_dir, fingerprint, "fp32")
         if not fp32.is_file():
             _export(folder, fp32)
         if precision == "int8":
             _quantize(fp32, target)
+        _remove_older_exports(cache_dir, fingerprint, precision)
     return target
+
+
+def _cached(cache_dir: Path, fingerprint: str, precision: str) -> Path:
+    return cache_dir / f"{fingerprint}-export{EXPORT}-{precision}.onnx"
+
+
+def _remove_older_exports(cache_dir: Path, fingerprint: str, precision: str) -> None:
+    """Delete this model's files of an earlier export (tens of MB each) once the new one is
+    there: ``{fingerprint}-{precision}.onnx`` before exports were numbered. A process still
+    running on one keeps its copy, already loaded."""
+    for stale in (precision, "fp32"):
+        (cache_dir / f"{fingerprint}-{stale}.onnx").unlink(missing_ok=True)
 
 
 def _export(folder: Path, target: Path) -> None:
@@ -144,7 +163,12 @@ def _export(folder: Path, target: Path) -> None:
             return out.last_hidden_state
 
     try:
-        model = LastHiddenState(AutoModel.from_pretrained(str(folder), local_files_only=True))
+        loaded = AutoModel.from_pretrained(
+            str(folder),
+            local_files_only=True,
+            attn_implementation="eager",  # see EXPORT
+        )
+        model = LastHiddenState(loaded)
     except Exception as exc:
         raise ModelLoadError(f"cannot load {folder} to export it to ONNX: {exc}") from None
     model.eval()

@@ -23,6 +23,7 @@ from ..build.selfcheck import VERSION as CHECKED
 from ..choices import Mode
 from ..config import Settings
 from ..embed import Encoder, passage_backend
+from ..embed.onnx_backend import EXPORT as ONNX_EXPORT
 from ..errors import IndexCorruptError, SourceError
 from ..search.engine import SearchEngine
 from ..search.fusion import FusionOptions
@@ -121,6 +122,8 @@ def cached_index_dir(index_home: Path, dataset: BeirDataset, settings: Settings)
     backend = passage_backend(settings)
     if backend != "torch-fp32":  # the reference keeps the key it had before backends existed
         build.append(backend)
+    if backend.startswith("onnx"):  # passages encoded by a graph exported the current way
+        build.append(f"export-{ONNX_EXPORT}")
     if settings.language is not None:  # unset: each document's own, as before languages
         build.append(f"language-{settings.language}")
     digest.update(json.dumps(build).encode())
