@@ -34,10 +34,11 @@ _ASCII_ALNUM = frozenset(string.ascii_letters + string.digits)
 _ASCII_WORD_GAPS = bytes(c if chr(c) in _ASCII_ALNUM or c == ord("'") else 32 for c in range(256))
 _MARK_PLANES = (range(0xD800), range(0xE000, 0x40000), range(0xE0000, 0xE1000))  # all marks
 # What can make a non-ASCII character part of a word: a letter or digit beyond ASCII (Python's
-# ``\w`` less ASCII), or an apostrophe other than ASCII's. A text holding none of these (only
-# dashes, symbols, typographic spaces beyond ASCII: 43% of the non-ASCII SciFact passages a
-# bm25 page shows) has only ASCII words, and is searched as ASCII.
-_NON_ASCII_WORD_CHAR = re.compile(rf"[^\W\x00-\x7f]|[{_APOSTROPHE_CHARS[1:]}]")
+# ``\w`` less ASCII), a CJK character (the radicals among them are symbols to ``\w``), or an
+# apostrophe other than ASCII's. A text holding none of these (only dashes, symbols, odd spaces
+# beyond ASCII: 43% of the non-ASCII SciFact passages a bm25 page shows) has only ASCII words,
+# and is searched as ASCII.
+_NON_ASCII_WORD_CHAR = re.compile(rf"[^\W\x00-\x7f]|[{_PY_CJK}{_APOSTROPHE_CHARS[1:]}]")
 
 
 def term_spans(
