@@ -108,8 +108,9 @@ class Hit:
 
     def with_relevance(self, relevance: float) -> Hit:
         """This hit with ``relevance`` set. A field-for-field copy, as ``copy.copy`` makes:
-        ``dataclasses.replace`` re-checks every field each call, 3.6 us a hit against 0.5."""
-        copied = object.__new__(Hit)
+        ``dataclasses.replace`` gathers the fields and runs ``__init__`` again, 3.6 us a hit
+        against 0.5."""
+        copied = object.__new__(type(self))
         copied.__dict__.update(self.__dict__, relevance=relevance)
         return copied
 

@@ -99,8 +99,8 @@ def _normalized_parts(ranked: list[Ranked], method: FusionMethod, weight: float)
     low, high = float(scores.min()), float(scores.max())
     scale = float(scores.std()) if method == "zscore" else high - low
     # One candidate, or all tied: each is the leg's best as much as its worst. A tie's float
-    # std can come out a hair above 0, hence ``low == high``; scores a few subnormals apart
-    # have a std that rounds to 0, hence the scale.
+    # std can come out a hair above 0, hence ``low == high``; the std of scores a few
+    # subnormals apart rounds to 0, hence the scale (zscore's; minmax's is then low == high).
     if low == high or scale == 0.0:
         return np.full(len(scores), weight)
     parts: FloatArray = weight * ((scores - low) / scale)
