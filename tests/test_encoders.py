@@ -19,8 +19,8 @@ from searchkit.embed import (
     passage_backend,
 )
 from searchkit.embed.batches import length_buckets
+from searchkit.embed.factory import onnx_export
 from searchkit.embed.model import read_pooling, resolve_model
-from searchkit.embed.onnx_backend import EXPORT
 from searchkit.errors import ModelLoadError
 
 from .conftest import FIXTURE_DOCS, HashEncoder
@@ -106,12 +106,15 @@ def test_export_lands_in_the_configured_cache_and_replaces_older_ones(tmp_path: 
     settings = Settings(model_cache=tmp_path / "models", query_backend="onnx-int8")
     encoder = load_query_encoder(settings)
     (tmp_path / "models").mkdir()
-    for older in ("fp32", "int8"):  # files of the export before exports were numbered
-        (tmp_path / "models" / f"{encoder.fingerprint}-{older}.onnx").write_bytes(b"old")
+    # Files of the export before exports were numbered, of a numbered one before this, and
+    # of a newer one (another installation sharing the cache), which stays.
+    export = onnx_export()
+    for other in ("fp32", "int8", f"export{export - 1}-int8", f"export{export + 1}-int8"):
+        (tmp_path / "models" / f"{encoder.fingerprint}-{other}.onnx").write_bytes(b"other")
     encoder.encode(["warm up"])
     names = sorted(p.name for p in (tmp_path / "models").glob("*.onnx"))
-    exported = f"{encoder.fingerprint}-export{EXPORT}"
-    assert names == [f"{exported}-fp32.onnx", f"{exported}-int8.onnx"]
+    exported, newer = (f"{encoder.fingerprint}-export{n}" for n in (export, export + 1))
+    assert names == [f"{exported}-fp32.onnx", f"{exported}-int8.onnx", f"{newer}-int8.onnx"]
 
 
 def test_auto_backend_follows_the_device() -> None:

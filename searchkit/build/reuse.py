@@ -57,6 +57,8 @@ class EmbeddingReuse:
             return
         self.generation, self.manifest = live, manifest
         model = manifest["model"]
+        # Not the ONNX export's number: exports run the same model at the same precision and
+        # differ by rounding (cosine 0.9943 to torch fp32 for either), not worth re-encoding.
         built = (model["fingerprint"], model["dimension"], model.get("variant", "fp32"))
         self.model_changed = built != (encoder.fingerprint, encoder.dimension, encoder.variant)
         record = live_record(manifest)

@@ -1,6 +1,12 @@
 """Embedding stage: texts -> unit vectors on torch or ONNX Runtime (nothing heavy on import)."""
 
-from .factory import load_encoder, load_query_encoder, passage_backend, prepared_query_encoder
+from .factory import (
+    load_encoder,
+    load_query_encoder,
+    onnx_export,
+    passage_backend,
+    prepared_query_encoder,
+)
 from .model import Encoder, ModelFolder
 
 __all__ = [
@@ -8,6 +14,7 @@ __all__ = [
     "ModelFolder",
     "load_encoder",
     "load_query_encoder",
+    "onnx_export",
     "passage_backend",
     "prepared_query_encoder",
 ]

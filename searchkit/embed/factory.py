@@ -41,6 +41,14 @@ def _is_plain_stack(spec: str) -> bool:
     return True
 
 
+def onnx_export() -> int:
+    """The number of the way ONNX graphs are exported now (``onnx_backend.EXPORT``): what a
+    cache of passages encoded through ONNX Runtime keys on."""
+    from .onnx_backend import EXPORT
+
+    return EXPORT
+
+
 def load_encoder(
     settings: Settings, backend: Backend | None = None, threads: int | None = None
 ) -> Encoder:

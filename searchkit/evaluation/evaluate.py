@@ -22,8 +22,7 @@ from ..build.builder import Progress, SilentProgress, build_index
 from ..build.selfcheck import VERSION as CHECKED
 from ..choices import Mode
 from ..config import Settings
-from ..embed import Encoder, passage_backend
-from ..embed.onnx_backend import EXPORT as ONNX_EXPORT
+from ..embed import Encoder, onnx_export, passage_backend
 from ..errors import IndexCorruptError, SourceError
 from ..search.engine import SearchEngine
 from ..search.fusion import FusionOptions
@@ -123,7 +122,7 @@ def cached_index_dir(index_home: Path, dataset: BeirDataset, settings: Settings)
     if backend != "torch-fp32":  # the reference keeps the key it had before backends existed
         build.append(backend)
     if backend.startswith("onnx"):  # passages encoded by a graph exported the current way
-        build.append(f"export-{ONNX_EXPORT}")
+        build.append(f"export-{onnx_export()}")
     if settings.language is not None:  # unset: each document's own, as before languages
         build.append(f"language-{settings.language}")
     digest.update(json.dumps(build).encode())
