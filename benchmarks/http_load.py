@@ -30,8 +30,8 @@ class HttpRow:
     workers: int = 1
 
 
-# The mode of the ceiling row: the same middleware, engine dependency and JSON answer as a
-# search, with no search.
+# The mode of the ceiling row: ``/healthz``, which the event loop answers as it answers a quick
+# bm25 search, through the same middleware and with a JSON body, but which searches nothing.
 NO_SEARCH = "healthz"
 
 

@@ -250,9 +250,10 @@ def write_results(results: Results) -> None:
             "cycle through the dataset's queries, so after a worker's first pass over them it "
             "finds their vectors in its query cache. The single-thread rates the goals compare "
             f"with are {_rates_source(results.latency)}; the hybrid one encodes every query. "
-            f"The `{NO_SEARCH}` row asks `/healthz` instead, through the same middleware, "
-            "engine dependency and JSON answer with no search: the ceiling of this server and "
-            "these clients on these cores.",
+            f"The `{NO_SEARCH}` row asks `/healthz` instead, which the event loop answers as it "
+            "answers a quick bm25 search, through the same middleware, but which searches "
+            "nothing: what the server and the clients cost alone on these cores, the ceiling "
+            "of the bm25 rows.",
             "",
             "| mode | workers | clients | requests/s | p50 | p95 | requests | non-200 |",
             "|---|---|---|---|---|---|---|---|",

@@ -8,6 +8,7 @@ from collections import deque
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 
 from ..errors import NotFoundError
 from .deps import Engine, documented, stamp
@@ -31,9 +32,13 @@ def document(doc_id: str, response: Response, engine: Engine) -> dict[str, Any]:
 
 
 @router.get("/healthz", response_model=HealthOut, responses=documented(500, 503))
-def health(response: Response, engine: Engine) -> dict[str, Any]:
-    """The server is up and serves a generation."""
-    stamp(response, engine.generation)
+async def health(request: Request, response: Response) -> dict[str, Any]:
+    """The server is up and serves a generation. Answered on the event loop, as a quick search
+    is, unless a new version is due (a thread opens it): a probe does not wait behind queries
+    that fill the thread pool."""
+    live = request.app.state.live
+    sequence, engine = live.in_hand() or await run_in_threadpool(live.get)
+    stamp(response, engine.generation, sequence)
     return {"status": "ok", "generation": engine.generation}
 
 
