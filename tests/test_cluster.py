@@ -255,15 +255,29 @@ def test_sharded_service_rolls_out_and_survives_losing_a_node(
         _search(port, text, "hybrid")
 
 
-def test_an_unreachable_cluster_fails_at_once(tmp_path: Path) -> None:
-    started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "searchkit", "rebuild", "seeds", "--index", str(tmp_path),
+def _rebuild_on_no_cluster(index: Path) -> subprocess.CompletedProcess[str]:
+    """``searchkit rebuild seeds`` into ``index`` on a Ray address nobody answers."""
+    return subprocess.run(
+        [sys.executable, "-m", "searchkit", "rebuild", "seeds", "--index", str(index),
          "--ray-address", "127.0.0.9:9"],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+def test_an_unreachable_cluster_fails_at_once(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    result = _rebuild_on_no_cluster(tmp_path)
     assert result.returncode == 1
     assert "cannot reach the Ray cluster at 127.0.0.9:9" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert time.perf_counter() - started < 60
     assert not any(tmp_path.iterdir())  # nothing was written
+
+
+def test_a_first_sharded_build_refuses_a_folder_of_other_files(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    result = _rebuild_on_no_cluster(tmp_path)
+    assert result.returncode == 2
+    assert "not a searchkit index and holds other files (notes.txt)" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
