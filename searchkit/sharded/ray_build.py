@@ -33,7 +33,7 @@ from ..ingest.documents import iter_documents
 from ..ingest.passages import embedded_passages
 from ..storage.catalog import content_hash
 from ..storage.sharded import ShardedStore, shard_of
-from ..storage.store import Store, is_sharded
+from ..storage.store import Store
 from .precomputed import PrecomputedEncoder
 from .ray_runtime import connect, free_cpus, ray_module
 
@@ -85,10 +85,10 @@ def cluster_rebuild(
     paths = [Path(s).resolve() for s in sources]
     for missing in (p for p in paths if not p.exists()):
         raise SourceError(f"source not found: {missing}")
-    _refuse_foreign_files(Path(home))
+    cluster = ShardedStore(home)
+    cluster.refuse_foreign_files()
     # Resolved here so every node encodes with the same backend whatever its own CPU.
     settings = settings.model_copy(update={"backend": passage_backend(settings)})
-    cluster = ShardedStore(home)
     stage = on_stage or (lambda _: None)
     seconds: dict[str, float] = {}
     route_pending(cluster.home, settings)  # no live write half routed into the rebuild
@@ -148,17 +148,11 @@ def rebuild_sharded(
     if not sources:
         raise UserInputError(f"no sharded index at {store.home} to take sources from: name PATHS")
     shards = shards or (len(manifest["shards"]) if manifest else 2)
-    _refuse_foreign_files(store.home)  # before connecting: refusing a folder needs no cluster
+    store.refuse_foreign_files()  # before connecting: refusing a folder needs no cluster
     connect(address)
     return cluster_rebuild(
         sources, home, settings, shards, actors=actors, reuse=reuse, on_stage=on_stage
     )
-
-
-def _refuse_foreign_files(home: Path) -> None:
-    """A first sharded build, like a first local one, never writes among someone's files."""
-    if not is_sharded(home):
-        Store(home).refuse_foreign_files()
 
 
 def _plan(

@@ -53,6 +53,12 @@ class ShardedStore:
     def shard_home(self, shard: int) -> Path:
         return self.home / "shards" / f"s{shard:03d}"
 
+    def refuse_foreign_files(self) -> None:
+        """A first sharded build, like a first local one, never writes among someone's files
+        (``Store.refuse_foreign_files``); a sharded home is this store's own."""
+        if not is_sharded(self.home):
+            Store(self.home).refuse_foreign_files()
+
     def current(self) -> int | None:
         return read_pointer(self.home / SHARDED_POINTER, _MANIFEST_NAME, "cluster manifest")
 
