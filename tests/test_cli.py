@@ -43,6 +43,9 @@ def test_query_json_shape(runner: CliRunner, seeds_index: Path) -> None:
     assert marked == ["sanctions", "S-400"]
     assert {h["kind"] for h in hit["highlights"]} == {"lexical"}
     assert set(hit["bm25"]) == {"rank", "score"}
+    plain = _query_json(runner, seeds_index, "S-400 sanctions", "-k", "3", "--no-highlight")
+    assert [h["text"] for h in plain["hits"]] == [h["text"] for h in body["hits"]]
+    assert all(h["highlights"] == [] and "<mark" not in h["html"] for h in plain["hits"])
 
 
 def test_query_modes_offset_and_per_doc(runner: CliRunner, seeds_index: Path) -> None:

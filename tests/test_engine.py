@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import sys
 import unicodedata
@@ -10,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from searchkit import SearchEngine
+from searchkit.choices import Mode
 from searchkit.embed import Encoder
 from searchkit.errors import ModelMismatchError, QuerySyntaxError, UserInputError
+from searchkit.records import SearchResult
 from searchkit.search.fusion import FusionOptions
 from searchkit.search.query_check import _CONTROLS
 
@@ -201,3 +204,20 @@ def test_semantic_highlights_when_asked(seeds: SearchEngine) -> None:
     assert {s.kind for s in lexical.highlights} == {"lexical"}
     # BM25 mode never loads the encoder, so it has nothing to explain with.
     assert all(not h.highlights or h.bm25 for h in seeds.query("Russia", mode="bm25").hits)
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "bm25"])
+def test_without_highlights_hits_are_unmarked_and_ranked_alike(
+    seeds: SearchEngine, mode: Mode
+) -> None:
+    text = "S-400 sanctions & the defence chief's maiden trip"
+    marked = seeds.query(text, k=5, mode=mode, explain=True)
+    plain = seeds.query(text, k=5, mode=mode, explain=True, highlight=False)
+    assert all(hit.highlights for hit in marked.hits[:1])
+
+    def ranking(result: SearchResult) -> list[tuple[str, int, float, float]]:
+        return [(h.doc_id, h.start, h.score, h.relevance) for h in result.hits]
+
+    assert ranking(plain) == ranking(marked)
+    assert all(h.highlights == [] and h.html == html.escape(h.text) for h in plain.hits)
+    assert (plain.explanation is None) == (mode == "bm25")  # the weights are still explained

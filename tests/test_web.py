@@ -76,6 +76,10 @@ def test_post_filters_and_explain(client: TestClient) -> None:
         "/search", params={"q": "defence chief's maiden trip abroad", "explain": "true", "k": 1}
     )
     assert explained.json()["hits"][0]["highlights"][0]["kind"] == "semantic"
+    asked = {"q": "S-400 sanctions", "highlight": False}
+    for answer in (client.get("/search", params=asked), client.post("/search", json=asked)):
+        plain = answer.json()["hits"]
+        assert plain and all(h["highlights"] == [] and "<mark" not in h["html"] for h in plain)
 
 
 def test_documents_health_stats(client: TestClient) -> None:

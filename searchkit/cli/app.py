@@ -23,6 +23,7 @@ from .console import human_bytes, plural, stderr, stdout
 from .options import (
     CandidatesOption,
     FusionOption,
+    HighlightOption,
     IndexOption,
     JsonOption,
     ModeOption,
@@ -112,6 +113,7 @@ def query(
             show_default=False,
         ),
     ] = None,
+    highlight: HighlightOption = True,
     json_output: JsonOption = False,
     index: IndexOption = None,
     fusion: FusionOption = None,
@@ -145,6 +147,7 @@ def query(
         syntax=syntax,
         per_doc=per_doc,
         explain=not json_output if explain is None else explain,
+        highlight=highlight,
         path_prefix=path_prefix,
         filters=filter_values,
         min_relevance=min_relevance,

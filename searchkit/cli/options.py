@@ -23,6 +23,14 @@ IndexOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON only, on stdout.")]
+HighlightOption = Annotated[
+    bool,
+    typer.Option(
+        "--highlight/--no-highlight",
+        help="Mark the words matching the query (--no-highlight: none, and no semantic marks "
+        "either; a bm25 query takes about half the time).",
+    ),
+]
 FusionOption = Annotated[
     FusionMethod | None,
     typer.Option("--fusion", help="Fusion: rrf, or min-max / z-score normalized scores."),

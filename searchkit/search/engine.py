@@ -122,6 +122,7 @@ class SearchEngine:
         per_doc: int | None = None,
         fusion: FusionOptions | None = None,
         explain: bool = False,
+        highlight: bool = True,
         path_prefix: str | None = None,
         filters: dict[str, FilterValue] | None = None,
         min_relevance: float | None = None,
@@ -130,8 +131,11 @@ class SearchEngine:
         """The ranked, highlighted passages for ``text``: hits ``offset`` to ``offset + k``.
 
         ``explain`` adds semantic highlights (``hits.explain``) and, in hybrid mode, the weights,
-        their reason and each leg's part of each hit. ``path_prefix`` and ``filters`` restrict
-        both legs; ``min_relevance`` drops hits less relevant (``search.relevance``).
+        their reason and each leg's part of each hit. ``highlight=False`` leaves hits unmarked
+        (no ``highlights``, ``html`` the escaped text): highlighting is most of a bm25 query's
+        time, which a caller that shows no marks need not spend. ``path_prefix`` and
+        ``filters`` restrict both legs; ``min_relevance`` drops hits less relevant
+        (``search.relevance``).
         ``query_vector``, from ``query_encoder.vector``, saves encoding ``text`` here.
         """
         started = time.perf_counter()
@@ -171,10 +175,12 @@ class SearchEngine:
         hits = [
             hit.with_relevance(value)
             for hit, value in zip(
-                self.shards.hits(page, text, syntax), relevant[offset : offset + k], strict=True
+                self.shards.hits(page, text if highlight else "", syntax),  # "": no words to mark
+                relevant[offset : offset + k],
+                strict=True,
             )
         ]
-        if explain and vector is not None:
+        if explain and highlight and vector is not None:
             hits = explain_hits(hits, page, vector, self.query_encoder.encoder)
         explanation = None
         if explain and mode == "hybrid":  # a single leg's score is that leg's own

@@ -35,6 +35,11 @@ class SearchQuery(BaseModel):
         default=False,
         description="Add semantic highlights, the fusion weights and why, and each leg's part.",
     )
+    highlight: bool = Field(
+        default=True,
+        description="Mark the matching words (false: no highlights, html is the escaped text; "
+        "a bm25 query takes about half the time).",
+    )
 
 
 class SearchBody(SearchQuery):

@@ -119,6 +119,7 @@ def _search(
         per_doc=body.per_doc,
         fusion=fusion,
         explain=body.explain,
+        highlight=body.highlight,
         path_prefix=body.path_prefix,
         filters=body.filters,
         min_relevance=body.min_relevance,
