@@ -1,7 +1,7 @@
 """HTTP section of the benchmark harness: requests per second and latency of `searchkit serve`
 on loopback, for bm25 and hybrid queries at 1 and 8 concurrent clients, and, as the ceiling
 those rates live under, the same server and clients asking ``/healthz``, which searches
-nothing."""
+nothing; and bm25 requests that ask for no highlights."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import httpx
 
 @dataclass
 class HttpRow:
-    mode: str  # bm25, hybrid, or NO_SEARCH
+    mode: str  # bm25, hybrid, PLAIN_BM25 or NO_SEARCH
     clients: int
     requests: int
     failures: int
@@ -33,6 +33,8 @@ class HttpRow:
 # The mode of the ceiling row: ``/healthz``, which the event loop answers as it answers a quick
 # bm25 search, through the same middleware and with a JSON body, but which searches nothing.
 NO_SEARCH = "healthz"
+# The mode of bm25 requests that ask for no highlights (``highlight=false``).
+PLAIN_BM25 = "bm25, no highlights"
 
 
 def _free_port() -> int:
@@ -90,7 +92,7 @@ def _load(url: str, queries: list[str], mode: str, clients: int, seconds: float)
                 status = (
                     connection.get("/healthz", {})
                     if mode == NO_SEARCH
-                    else connection.get("/search", {"q": queries[i % len(queries)], "mode": mode})
+                    else connection.get("/search", _params(queries[i % len(queries)], mode))
                 )
             except OSError:  # a dropped connection is a failed request, then a new one
                 connection.close()
@@ -115,12 +117,23 @@ def _load(url: str, queries: list[str], mode: str, clients: int, seconds: float)
     )
 
 
+def _params(query: str, mode: str) -> dict[str, str]:
+    if mode == PLAIN_BM25:
+        return {"q": query, "mode": "bm25", "highlight": "false"}
+    return {"q": query, "mode": mode}
+
+
 def http_rows(index: Path, queries: list[str], seconds: float = 15.0) -> list[HttpRow]:
     """Serve ``index`` with one worker (1 and 8 clients), then with two (8 clients, and the
-    ceiling: 8 clients asking ``/healthz``)."""
+    ceiling: 8 clients asking ``/healthz``, and bm25 without highlights)."""
     rows = _serve_and_load(index, queries, seconds, workers=1, clients=(1, 8))
     return rows + _serve_and_load(
-        index, queries, seconds, workers=2, clients=(8,), modes=("bm25", "hybrid", NO_SEARCH)
+        index,
+        queries,
+        seconds,
+        workers=2,
+        clients=(8,),
+        modes=("bm25", "hybrid", NO_SEARCH, PLAIN_BM25),
     )
 
 

@@ -28,7 +28,8 @@ from searchkit.storage.store import Store
 
 CANDIDATES = 300
 # The steps whose single-thread rate the HTTP section compares with (issue 16's second goal).
-RATE_STEPS = ("raw tantivy top 10 + texts", "searchkit bm25", "searchkit hybrid")
+PLAIN_BM25_STEP = "searchkit bm25, no highlights"  # ``highlight=False``: what marking words costs
+RATE_STEPS = ("raw tantivy top 10 + texts", "searchkit bm25", PLAIN_BM25_STEP, "searchkit hybrid")
 RATE_PASSES, RATE_SECONDS = 3, 1.0  # a back-to-back rate: at least this many passes and seconds
 
 
@@ -106,6 +107,7 @@ def latency_rows(index: Path, queries: list[str]) -> list[LatencyRow]:
             [text], normalize_embeddings=True
         ),
         "searchkit bm25": lambda text: engine.query(text, mode="bm25"),
+        PLAIN_BM25_STEP: lambda text: engine.query(text, mode="bm25", highlight=False),
         "searchkit vector": lambda text: engine.query(text, mode="vector"),
         "searchkit hybrid": lambda text: engine.query(text, mode="hybrid"),
     }
