@@ -23,6 +23,7 @@ from searchkit.storage.analysis import (
     document_language,
     normalize,
     query_terms,
+    query_weight,
     tokens,
 )
 from searchkit.storage.lexical import LexicalIndex, LexicalRow, write_lexical
@@ -260,8 +261,10 @@ def test_the_self_check_scores_a_passage_as_tantivy_does(tmp_path: Path) -> None
     terms = query_terms("lake Häuser", languages)
     stats = lexical.term_stats(terms)
     average = sum(len(tokens(row.text, row.language or "english")) for row in rows) / len(rows)
-    found = {r.passage_id: r.score for r in lexical.search_units([(t,) for t in terms], 10)}
+    weights = {term: query_weight(2 if i == 0 else 1) for i, term in enumerate(terms)}
+    units = [((term,), weight) for term, weight in weights.items()]
+    found = {r.passage_id: r.score for r in lexical.search_units(units, 10)}
     for row in rows:
         analyzed = tokens(row.text, row.language or "english")
-        replica = bm25_replica(terms, analyzed, stats, average)
+        replica = bm25_replica(weights, analyzed, stats, average)
         assert replica == pytest.approx(found[row.passage_id], rel=0.02)

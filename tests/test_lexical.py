@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from searchkit.errors import QuerySyntaxError
-from searchkit.storage.analysis import query_terms, query_units
+from searchkit.storage.analysis import QUERY_K3, query_terms, query_weight, weighted_units
 from searchkit.storage.lexical import LexicalIndex, LexicalRow, check_syntax_limits, write_lexical
 
 CLAIMS = [
@@ -37,12 +37,12 @@ def test_analysis_stems_and_drops_stopwords() -> None:
 
 @pytest.mark.parametrize("claim", CLAIMS)
 def test_natural_language_never_raises(lexical: LexicalIndex, claim: str) -> None:
-    lexical.search_units(query_units(claim), 10)
+    lexical.search_units(weighted_units(claim), 10)
 
 
 def test_claims_find_their_passages(lexical: LexicalIndex) -> None:
-    assert lexical.search_units(query_units(CLAIMS[0]), 10)[0].passage_id == 0
-    assert lexical.search_units(query_units(CLAIMS[1]), 10)[0].passage_id == 1
+    assert lexical.search_units(weighted_units(CLAIMS[0]), 10)[0].passage_id == 0
+    assert lexical.search_units(weighted_units(CLAIMS[1]), 10)[0].passage_id == 1
 
 
 def test_syntax_mode(lexical: LexicalIndex) -> None:
@@ -55,7 +55,7 @@ def test_syntax_mode(lexical: LexicalIndex) -> None:
 
 
 def test_ranks_are_dense_and_scores_descend(lexical: LexicalIndex) -> None:
-    ranked = lexical.search_units(query_units("urease foxo3 hotel"), 10)
+    ranked = lexical.search_units(weighted_units("urease foxo3 hotel"), 10)
     assert [r.rank for r in ranked] == [1, 2, 3]
     assert [r.score for r in ranked] == sorted((r.score for r in ranked), reverse=True)
     assert lexical.count == 3
@@ -83,6 +83,29 @@ def test_a_tie_across_the_cutoff_goes_to_the_lowest_passage_ids(tmp_path: Path) 
     ]
     write_lexical(tmp_path / "lexical", iter(rows))
     index = LexicalIndex(tmp_path / "lexical")
-    ranked = index.search_units(query_units("identical words"), 3)
+    ranked = index.search_units(weighted_units("identical words"), 3)
     assert [r.passage_id for r in ranked] == [0, 1, 2]
     assert [r.rank for r in ranked] == [1, 2, 3]
+
+
+def test_a_term_the_query_repeats_weighs_more_up_to_a_bound() -> None:
+    weights = [query_weight(said) for said in range(1, 50)]
+    assert weights[0] == 1.0 and weights == sorted(weights) and weights[-1] < QUERY_K3 + 1
+    [urease], [cell] = query_terms("urease"), query_terms("cells")
+    said = dict(weighted_units("Urease in cells, and urease"))
+    assert said == {(urease,): query_weight(2), (cell,): 1.0}
+    # Two languages reading a word alike say it once, not twice.
+    assert dict(weighted_units("radio", ("english", "german"))) == {("radio",): 1.0}
+
+
+def test_a_passage_with_the_repeated_term_ranks_first(tmp_path: Path) -> None:
+    rows = [
+        LexicalRow(0, "a", "a.txt", "", "banana pie recipe", None),
+        LexicalRow(1, "b", "b.txt", "", "apple pie recipe", None),
+        LexicalRow(2, "c", "c.txt", "", "cherry pie recipe", None),
+    ]
+    write_lexical(tmp_path / "lexical", iter(rows))
+    index = LexicalIndex(tmp_path / "lexical")
+    ranked = index.search_units(weighted_units("apple banana, apple"), 3)
+    assert [r.passage_id for r in ranked] == [1, 0]  # a tie, said once each
+    assert ranked[0].score == pytest.approx(query_weight(2) * ranked[1].score)

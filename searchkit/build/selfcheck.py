@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..choices import Language
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
-from ..storage.analysis import DEFAULT_LANGUAGE, Languages, query_terms, tokens
+from ..storage.analysis import DEFAULT_LANGUAGE, Languages, tokens, weighted_units
 from ..storage.generation import LEXICAL, VECTORS
 from ..storage.lexical import LexicalIndex, LexicalRow, TermStats
 
@@ -30,8 +30,9 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 # Bumped when what is measured changes (evaluation caches key on it). 3: held-out sentences
-# batched with the rests, BM25's average length from a sample of 500 passages.
-VERSION = 3
+# batched with the rests, BM25's average length from a sample of 500 passages. 4: a query term
+# said more than once weighs more (``analysis.query_weight``).
+VERSION = 4
 SAMPLE = 200  # held-out sentences: the leg's mean reciprocal rank to within about +-0.03
 MIN_SAMPLE = 20  # fewer eligible passages than this say too little: no estimate
 MIN_SENTENCES = 3  # the rest of the passage must still say something without the sentence
@@ -117,10 +118,11 @@ def self_check(
     for (passage, _, _), query, (lexical_rest, _), qv, rv in zip(
         chosen, queries, rests, query_vectors, rest_vectors, strict=True
     ):
-        terms = query_terms(query, languages)
-        found = lexical.search_units([(term,) for term in terms], DEPTH)  # as _bm25 scores
+        # Terms one by one (a CJK pair too), as ``_bm25`` scores them, weighted as queries are.
+        weights = {term: w for unit, w in weighted_units(query, languages) for term in unit}
+        found = lexical.search_units([((term,), w) for term, w in weights.items()], DEPTH)
         rest = tokens(lexical_rest, passage.language)
-        target = _bm25(terms, rest, lexical.term_stats(terms), average_length)
+        target = _bm25(weights, rest, lexical.term_stats(list(weights)), average_length)
         ranks["bm25"].append(_rank(target, found, passage.passage_id))
         nearest = vectors.search(qv, DEPTH)
         ranks["vector"].append(_rank(float(rv @ qv), nearest, passage.passage_id))
@@ -176,13 +178,16 @@ def _average_length(passages: Sequence[Passage]) -> float:
     return max(1.0, sum(lengths) / len(lengths))
 
 
-def _bm25(terms: list[str], document: list[str], stats: TermStats, average_length: float) -> float:
-    """tantivy's BM25 score of an analyzed ``document`` that is not in the index."""
+def _bm25(
+    weights: dict[str, float], document: list[str], stats: TermStats, average_length: float
+) -> float:
+    """tantivy's BM25 score of an analyzed ``document`` that is not in the index, for query
+    terms of these ``weights``."""
     counts = Counter(document)
     norm = BM25_K1 * (1 - BM25_B + BM25_B * len(document) / average_length)
     return sum(
-        stats.idf(term) * counts[term] * (BM25_K1 + 1) / (counts[term] + norm)
-        for term in set(terms)
+        weight * stats.idf(term) * counts[term] * (BM25_K1 + 1) / (counts[term] + norm)
+        for term, weight in weights.items()
         if counts[term]
     )
 

@@ -11,7 +11,7 @@ from ..choices import Mode
 from ..config import Settings
 from ..errors import QuerySyntaxError, SearchkitError
 from ..records import FilterValue, Fused, Hit, Ranked
-from ..storage.analysis import highlight_units, manifest_languages, query_terms, query_units
+from ..storage.analysis import highlight_units, manifest_languages, query_terms, weighted_units
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, VECTORS, check_counts, corrupt
 from ..storage.lexical import LexicalIndex, TermStats
@@ -160,7 +160,7 @@ class IndexReader:
         try:
             if syntax:
                 return self._lexical.search_syntax(text, depth, allowed)
-            units = query_units(text, self.languages)
+            units = weighted_units(text, self.languages)
             return self._lexical.search_units(units, depth, allowed, stats)
         except (SearchkitError, KeyboardInterrupt, SystemExit):
             raise

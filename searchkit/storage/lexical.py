@@ -145,31 +145,34 @@ class LexicalIndex:
 
     def search_units(
         self,
-        units: list[Unit],
+        units: list[tuple[Unit, float]],
         limit: int,
         allowed: list[int] | None = None,
         stats: TermStats | None = None,
     ) -> list[Ranked]:
-        """BM25 for any of ``units`` (``query_units``): a term, or a CJK pair as a phrase.
+        """BM25 for any of ``units`` (``weighted_units``), each score times its unit's
+        weight: a term, or a CJK pair as a phrase.
 
         ``stats`` (a sharded index's corpus-wide term statistics) rescales each term's score
         from this index's IDF to the corpus-wide one, as if all shards were one index.
         """
         if not units:
             return []
-        terms = [term for unit in units for term in unit]
+        terms = [term for unit, _ in units for term in unit]
         local = self.term_stats(terms) if stats else None
         clauses = []
-        for unit in units:
+        for unit, weight in units:
+            boost = weight
+            if len(unit) == 1 and stats and local and local.doc_freq.get(unit[0]):
+                boost *= stats.idf(unit[0]) / local.idf(unit[0])
             for field in SEARCH_FIELDS:
-                if len(unit) > 1:
-                    clauses.append((tantivy.Occur.Should, self._phrase(field, unit)))
-                    continue
-                query = tantivy.Query.term_query(self._schema, field, unit[0])
-                if stats and local and local.doc_freq.get(unit[0]):
-                    query = tantivy.Query.boost_query(
-                        query, stats.idf(unit[0]) / local.idf(unit[0])
-                    )
+                query = (
+                    self._phrase(field, unit)
+                    if len(unit) > 1
+                    else tantivy.Query.term_query(self._schema, field, unit[0])
+                )
+                if boost != 1.0:
+                    query = tantivy.Query.boost_query(query, boost)
                 clauses.append((tantivy.Occur.Should, query))
         return self._search(tantivy.Query.boolean_query(clauses), limit, allowed)
 
