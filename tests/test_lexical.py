@@ -4,8 +4,15 @@ from pathlib import Path
 
 import pytest
 
+from searchkit.build.selfcheck import BM25_K1
 from searchkit.errors import QuerySyntaxError
-from searchkit.storage.analysis import QUERY_K3, query_terms, query_weight, weighted_units
+from searchkit.storage.analysis import (
+    QUERY_K3,
+    query_terms,
+    query_weight,
+    term_weights,
+    weighted_units,
+)
 from searchkit.storage.lexical import LexicalIndex, LexicalRow, check_syntax_limits, write_lexical
 
 CLAIMS = [
@@ -96,6 +103,10 @@ def test_a_term_the_query_repeats_weighs_more_up_to_a_bound() -> None:
     assert said == {(urease,): query_weight(2), (cell,): 1.0}
     # Two languages reading a word alike say it once, not twice.
     assert dict(weighted_units("radio", ("english", "german"))) == {("radio",): 1.0}
+    # CJK characters are searched in pairs; each character weighs as its most said pair.
+    assert dict(weighted_units("東京東京")) == {("東", "京"): query_weight(2), ("京", "東"): 1.0}
+    assert term_weights("東京東京") == {"東": query_weight(2), "京": query_weight(2)}
+    assert QUERY_K3 == BM25_K1  # a query saturates as a passage does
 
 
 def test_a_passage_with_the_repeated_term_ranks_first(tmp_path: Path) -> None:
@@ -107,5 +118,6 @@ def test_a_passage_with_the_repeated_term_ranks_first(tmp_path: Path) -> None:
     write_lexical(tmp_path / "lexical", iter(rows))
     index = LexicalIndex(tmp_path / "lexical")
     ranked = index.search_units(weighted_units("apple banana, apple"), 3)
-    assert [r.passage_id for r in ranked] == [1, 0]  # a tie, said once each
+    # Without weights the two would tie, and a tie goes to the lower passage id.
+    assert [r.passage_id for r in ranked] == [1, 0]
     assert ranked[0].score == pytest.approx(query_weight(2) * ranked[1].score)

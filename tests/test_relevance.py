@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -132,3 +133,13 @@ def test_with_relevance_is_replace_and_leaves_the_hit_as_it_was() -> None:
     rated = hit.with_relevance(0.7)
     assert rated == dataclasses.replace(hit, relevance=0.7)
     assert hit.relevance == 0.0 and type(rated) is Hit
+
+
+def test_saying_a_word_again_does_not_make_its_hits_more_relevant(seeds_index: Path) -> None:
+    """A repeated query term weighs more in BM25's score, and as much more in the reference
+    score relevance divides it by."""
+    engine = SearchEngine.open(seeds_index)
+    once = engine.query("sanctions", k=5, mode="bm25").hits
+    thrice = engine.query("sanctions, sanctions and sanctions", k=5, mode="bm25").hits
+    assert [h.start for h in thrice] == [h.start for h in once]
+    assert [h.relevance for h in thrice] == pytest.approx([h.relevance for h in once], abs=1e-3)

@@ -18,7 +18,7 @@ from searchkit.storage.sharded import ShardedStore, global_id, shard_of, split_i
 from searchkit.storage.store import Store
 from tests.conftest import HashEncoder, build_sharded
 
-QUERIES = ["sourdough starter", "engine oil", "tomato plants", "mars rover"]
+QUERIES = ["sourdough starter", "engine oil", "tomato plants", "mars rover", "oil, engine oil"]
 SHARDS = 3
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..choices import Language
 from ..embed import Encoder
 from ..ingest.passages import sentence_spans
-from ..storage.analysis import DEFAULT_LANGUAGE, Languages, tokens, weighted_units
+from ..storage.analysis import DEFAULT_LANGUAGE, Languages, term_weights, tokens
 from ..storage.generation import LEXICAL, VECTORS
 from ..storage.lexical import LexicalIndex, LexicalRow, TermStats
 
@@ -118,8 +118,8 @@ def self_check(
     for (passage, _, _), query, (lexical_rest, _), qv, rv in zip(
         chosen, queries, rests, query_vectors, rest_vectors, strict=True
     ):
-        # Terms one by one (a CJK pair too), as ``_bm25`` scores them, weighted as queries are.
-        weights = {term: w for unit, w in weighted_units(query, languages) for term in unit}
+        # Terms one by one (a CJK pair's too), as ``_bm25`` scores them, with their weights.
+        weights = term_weights(query, languages)
         found = lexical.search_units([((term,), w) for term, w in weights.items()], DEPTH)
         rest = tokens(lexical_rest, passage.language)
         target = _bm25(weights, rest, lexical.term_stats(list(weights)), average_length)

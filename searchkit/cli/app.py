@@ -107,9 +107,9 @@ def query(
         bool | None,
         typer.Option(
             "--explain/--no-explain",
-            help="Mark the sentences closest in meaning in hits without keyword matches, and "
-            "with --json add the fusion weights and what each leg added to each hit "
-            "(default: on for human output, off with --json).",
+            help="Mark the sentences closest in meaning in hits without keyword matches (not "
+            "with --no-highlight), and with --json add the fusion weights and what each leg "
+            "added to each hit (default: on for human output, off with --json).",
             show_default=False,
         ),
     ] = None,

@@ -11,7 +11,13 @@ from ..choices import Mode
 from ..config import Settings
 from ..errors import QuerySyntaxError, SearchkitError
 from ..records import FilterValue, Fused, Hit, Ranked
-from ..storage.analysis import highlight_units, manifest_languages, query_terms, weighted_units
+from ..storage.analysis import (
+    highlight_units,
+    manifest_languages,
+    query_terms,
+    term_weights,
+    weighted_units,
+)
 from ..storage.catalog import Catalog
 from ..storage.generation import CATALOG, EMBEDDINGS, LEXICAL, VECTORS, check_counts, corrupt
 from ..storage.lexical import LexicalIndex, TermStats
@@ -101,9 +107,9 @@ class IndexReader:
 
     def term_stats(self, text: str) -> TermStats:
         """Passage count and document frequencies of the query's terms in this generation."""
-        main = query_terms(text, self.languages[:1])
-        terms = main if len(self.languages) == 1 else query_terms(text, self.languages)
-        return replace(self._lexical.term_stats(terms), reference=tuple(main))
+        main = term_weights(text, self.languages[:1])
+        terms = list(main) if len(self.languages) == 1 else query_terms(text, self.languages)
+        return replace(self._lexical.term_stats(terms), reference=tuple(main.items()))
 
     def hits(self, page: list[Fused], text: str, syntax: bool = False) -> list[Hit]:
         """Hits for fused candidates of this generation, with the words matching ``text``."""

@@ -4,9 +4,10 @@ Fused scores rank within one query but mean nothing across queries. Relevance re
 evidence on an absolute scale instead:
 
 - the vector leg: the cosine similarity of query and passage;
-- BM25: the hit's score over the query's ``sum of IDFs`` (what a passage holding each query
-  term once, at average length, would score), so that "every rare term matched" reads near 1
-  whatever the query's length, and a query the index has no words for reads 0.
+- BM25: the hit's score over the query's ``sum of IDFs``, each times the term's weight in the
+  query (what a passage holding each query term once, at average length, would score), so
+  that "every rare term matched" reads near 1 whatever the query's length or its repeats, and
+  a query the index has no words for reads 0.
 
 Each leg's evidence passes through a logistic curve fitted, for the bundled model, on the top 10
 hybrid hits of the SciFact train and CISI queries against their judgments (one curve for both
@@ -41,7 +42,8 @@ SEMANTIC_FLOOR = 0.2
 @dataclass(frozen=True)
 class Evidence:
     """What a query's legs say on an absolute scale: BM25's reference score (the sum of the
-    query terms' IDFs), and each leg's candidates, to bound a passage a leg did not return."""
+    query terms' weighted IDFs), and each leg's candidates, to bound a passage a leg did not
+    return."""
 
     idf_sum: float
     bm25: Sequence[Ranked]

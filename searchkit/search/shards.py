@@ -194,9 +194,10 @@ class ShardSet:
         return list(zip(self._clients, self._generations, strict=True))
 
     def idf_sum(self, text: str) -> float:
-        """The sum of the query terms' IDFs over the whole index: BM25's reference score."""
+        """The sum of the query terms' IDFs over the whole index, each times its weight in the
+        query: BM25's reference score (a term said twice is matched for twice the weight)."""
         stats = self._term_stats(text)
-        return sum(stats.idf(term) for term in stats.reference)
+        return sum(weight * stats.idf(term) for term, weight in stats.reference)
 
     def _term_stats(self, text: str) -> TermStats:
         """The query terms' statistics over all shards (cached: they change only with the

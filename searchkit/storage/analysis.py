@@ -19,7 +19,7 @@ DEFAULT_LANGUAGE: Language = "english"
 Languages = tuple[Language, ...]  # those an index's documents are analyzed in, its main first
 ENGLISH: Languages = (DEFAULT_LANGUAGE,)
 MAX_TOKEN_CHARS = 40
-QUERY_K3 = 1.2  # how fast a repeated query term's weight saturates (``query_weight``)
+QUERY_K3 = 1.2  # how fast a repeated query term's weight saturates: tantivy's BM25 k1
 # Words are runs of letters, combining marks and digits (marks: the vowel signs of Devanagari
 # or Tamil are part of their word), joined by inner apostrophes so that the stemmer sees
 # "Russia's" whole and strips the possessive; a split-off "s" would match every possessive.
@@ -99,8 +99,7 @@ def _query_analyzer(language: Language, languages: Languages) -> tantivy.TextAna
 
 def query_terms(text: str, languages: Languages = ENGLISH) -> list[str]:
     """The distinct analyzed terms of natural-language ``text``, in order of appearance, as
-    each of the index's ``languages`` analyzes it (``languages[:1]``: as its main language
-    does, which is what BM25's reference score counts)."""
+    each of the index's ``languages`` analyzes it."""
     analyzed = (_query_analyzer(lang, languages).analyze(normalize(text)) for lang in languages)
     return list(dict.fromkeys(term for terms in analyzed for term in terms))
 
@@ -115,6 +114,16 @@ def weighted_units(text: str, languages: Languages = ENGLISH) -> list[tuple[Unit
     """``query_units``, each with its weight in BM25's query: ``query_weight`` of the times
     ``text`` says it (in the language that says it most often)."""
     return [(unit, query_weight(said)) for unit, said in _query_units(text, languages)]
+
+
+def term_weights(text: str, languages: Languages = ENGLISH) -> dict[str, float]:
+    """Each of ``query_terms`` with its weight in BM25's query (``weighted_units``); a CJK
+    character searched in pairs weighs as the pair said most often."""
+    weights: dict[str, float] = {}
+    for unit, weight in weighted_units(text, languages):
+        for term in unit:
+            weights[term] = max(weights.get(term, 0.0), weight)
+    return weights
 
 
 def query_weight(said: int) -> float:

@@ -109,9 +109,10 @@ class TermStats:
 
     documents: int
     doc_freq: dict[str, int]
-    # The query's terms in the index's main language: the IDFs BM25's reference score adds up
-    # (``search.relevance``), not swollen by other languages' rare forms of the same words.
-    reference: tuple[str, ...] = ()
+    # The query's terms in the index's main language, with their weights (``term_weights``):
+    # BM25's reference score adds up their weighted IDFs (``search.relevance``), not swollen
+    # by other languages' rare forms of the same words.
+    reference: tuple[tuple[str, float], ...] = ()
 
     def idf(self, term: str) -> float:
         """tantivy's BM25 IDF: ln(1 + (N - n + 0.5) / (n + 0.5))."""
@@ -121,12 +122,12 @@ class TermStats:
     @staticmethod
     def total(parts: Iterable[TermStats]) -> TermStats:
         """The statistics of several indexes taken as one."""
-        documents, doc_freq, reference = 0, Counter[str](), dict[str, None]()
+        documents, doc_freq, reference = 0, Counter[str](), dict[str, float]()
         for part in parts:
             documents += part.documents
             doc_freq.update(part.doc_freq)
-            reference.update(dict.fromkeys(part.reference))
-        return TermStats(documents, dict(doc_freq), tuple(reference))
+            reference.update(part.reference)
+        return TermStats(documents, dict(doc_freq), tuple(reference.items()))
 
 
 class LexicalIndex:

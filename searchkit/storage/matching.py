@@ -49,10 +49,10 @@ def term_spans(
     are a pair."""
     singles = frozenset(unit[0] for unit in units if len(unit) == 1)
     pairs: set[Unit] = {unit for unit in units if len(unit) == 2}
+    if not singles and not pairs:  # nothing to mark (``highlight=False`` asks for that)
+        return []
     if pairs or (not text.isascii() and _mark_pattern().search(text)):
         return _spans_by_word(text, singles, pairs, languages)
-    if not singles:
-        return []
     # Hits are highlighted many times a second: the loops over words run in C.
     vocabulary = _vocabulary(languages)
     if not text.isascii() and not _NON_ASCII_WORD_CHAR.search(text):

@@ -33,7 +33,8 @@ class SearchQuery(BaseModel):
     )
     explain: bool = Field(
         default=False,
-        description="Add semantic highlights, the fusion weights and why, and each leg's part.",
+        description="Add semantic highlights (not with highlight=false), the fusion weights "
+        "and why, and each leg's part.",
     )
     highlight: bool = Field(
         default=True,
