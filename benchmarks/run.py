@@ -203,7 +203,7 @@ def write_results(results: Results) -> None:
             "",
             "Single-threaded, in process, the first 200 queries; lexical highlights on (but in",
             "the `no highlights` row, which asks `highlight=False`), semantic off; k = 10",
-            "(hybrid: 300 candidates per leg, a single leg: the page); the query ",
+            "(hybrid: 300 candidates per leg, a single leg: the page); the query",
             "encoder is the default `onnx-int8`. p50 and p95: every step on a query before the",
             "next query, in a new (seeded) order per query, so that no step always follows the",
             "encoder's forward pass or a step that has just read the same postings (runs before",
