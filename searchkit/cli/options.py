@@ -28,7 +28,7 @@ HighlightOption = Annotated[
     typer.Option(
         "--highlight/--no-highlight",
         help="Mark the words matching the query (--no-highlight: none, and no semantic marks "
-        "either; a bm25 query takes about half the time).",
+        "either; a bm25 query takes under half the time).",
     ),
 ]
 FusionOption = Annotated[

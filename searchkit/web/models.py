@@ -39,7 +39,7 @@ class SearchQuery(BaseModel):
     highlight: bool = Field(
         default=True,
         description="Mark the matching words (false: no highlights, html is the escaped text; "
-        "a bm25 query takes about half the time).",
+        "a bm25 query takes under half the time).",
     )
 
 
