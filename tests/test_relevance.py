@@ -63,6 +63,22 @@ def test_stronger_evidence_reads_as_more_relevant() -> None:
     )
 
 
+def test_a_clear_winner_reads_as_more_relevant_than_the_same_evidence_among_rivals() -> None:
+    clear = [Ranked(1, 1, 4.0), Ranked(2, 2, 1.0), Ranked(3, 3, 0.8)]
+    close = [Ranked(1, 1, 4.0), Ranked(2, 2, 3.9), Ranked(3, 3, 3.8)]
+    assert _top("bm25", clear, []) > 1.5 * _top("bm25", close, [])
+    assert _top("vector", [], _cosines(0.6, 0.3)) > _top("vector", [], _cosines(0.6, 0.58))
+    assert _top("hybrid", clear, _cosines(0.6, 0.3)) > _top("hybrid", close, _cosines(0.6, 0.58))
+    # Only the best hit counts a lead: the runner-up reads as its own evidence says.
+    fused = fuse_legs("bm25", clear, [], FusionOptions())
+    values = relevance(fused, "bm25", Evidence(4.0, clear, [], DEPTH), None)
+    assert values[1] == _top("bm25", [Ranked(2, 1, 1.0)], [])
+
+
+def _cosines(best: float, rest: float) -> list[Ranked]:
+    return [Ranked(1, 1, best), *(Ranked(i, i, rest - i / 1000) for i in range(2, 5))]
+
+
 def test_a_leg_the_index_does_not_trust_adds_nothing() -> None:
     bm25, noise = [Ranked(1, 1, 4.0)], [Ranked(1, 1, 0.95)]  # cosines of an unread script
     fused = fuse_legs("hybrid", bm25, noise, FusionOptions(vector_weight=0.0))
@@ -93,7 +109,11 @@ def test_stopwords_and_unknown_words_find_nothing_in_every_mode(seeds_index: Pat
             assert engine.query(text, k=10, mode=mode).hits == [], (text, mode)  # type: ignore[arg-type]
     best = engine.query("S-400 sanctions", k=3).hits
     assert "sanction" in best[0].text.lower()
-    assert best[0].relevance > 0.2 > best[1].relevance  # the rest are weak matches
+    assert best[0].relevance >= 0.5  # the goal of issue 14
+    assert best[1].relevance < 0.2  # the rest are weak matches
+    for mode in ("bm25", "vector"):  # a page of one hit still counts the best hit's lead
+        one = engine.query("S-400 sanctions", k=1, mode=mode).hits  # type: ignore[arg-type]
+        assert one[0].relevance == engine.query("S-400 sanctions", k=5, mode=mode).hits[0].relevance
 
 
 def test_the_same_verdict_on_a_query_in_every_mode(seeds_index: Path) -> None:

@@ -148,10 +148,11 @@ class SearchEngine:
         vector = self.query_encoder.vector(text, mode) if query_vector is None else query_vector
         if mode == "bm25":
             vector = None
-        # One leg alone ranks its own candidates: it needs no more than the page, unless
-        # per_doc drops some of them. Hybrid fuses each leg's full candidate list.
+        # One leg alone ranks its own candidates: it needs no more than the page and the
+        # runner-up (the best hit's relevance counts its lead), unless per_doc drops some of
+        # them. Hybrid fuses each leg's full candidate list.
         single = mode != "hybrid" and per_doc is None
-        depth = offset + k if single else max(fusion.candidates, offset + k)
+        depth = max(offset + k, 2) if single else max(fusion.candidates, offset + k)
         bm25, vectors = self.shards.legs(
             text,
             mode,
@@ -165,7 +166,8 @@ class SearchEngine:
         if per_doc is not None:
             fused = cap_per_group(fused, self._documents_of(fused), per_doc)
         # One leg's relevance falls with its score already; only hybrid needs the whole list.
-        scope = fused if mode == "hybrid" or min_relevance is not None else fused[: offset + k]
+        whole = mode == "hybrid" or min_relevance is not None
+        scope = fused if whole else fused[: max(offset + k, 2)]
         evidence = self._evidence(text, mode, (bm25, vectors), depth)
         relevant = relevance(scope, mode, evidence, fusion.vector_weight)
         if min_relevance is not None:  # relevance falls with rank: the relevant are a prefix

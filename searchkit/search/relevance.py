@@ -15,7 +15,12 @@ collections, not one per collection). Hybrid combines the legs as independent ev
 log-odds over the prior add), each counted as far as the index trusts that leg (the share the
 fusion gives it, over the larger share): a leg the self-check found useless adds nothing, and
 so does a vector leg that found nothing closer than unrelated text for this query.
-Finally a hit never reads as less relevant than one ranked below it.
+The best hit also counts its lead: a query with one answer shows it as a clear winner. The
+further its evidence stands above every other candidate's, the likelier it is that answer:
+on SciFact train, 0.30 of the top hits leading by under 0.5 in log-odds are judged relevant,
+0.92 of those leading by 2 to 2.5. A collection where many passages answer each query gives
+few clear winners, and so little lead to count. Finally a hit never reads as less relevant
+than one ranked below it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,11 @@ from ..records import Fused, Ranked
 PRIOR = 0.12  # the share of judged-relevant hits in a top 10, over both fitting collections
 VECTOR_CURVE = (10.5, 0.74)  # slope, and the cosine at which the vector leg alone says 1/2
 LEXICAL_CURVE = (3.6, 1.1)  # slope, and the IDF coverage at which BM25 alone says 1/2
+# What the best hit's lead over every other candidate (in log-odds) adds to its own log-odds:
+# the lead counts twice. On SciFact train, the top documents leading by under 2 (554 of 809
+# queries) are then judged relevant about as often as predicted (0.30-0.72 against
+# 0.32-0.68); those leading by more are right still more often than predicted.
+STANDOUT = 1.0
 WEAK = 0.2  # below this a hit is shown as a weak match (page, human output)
 # Below this cosine a sentence or passage is as close to the query as unrelated text: against
 # the seed passages, stopword-only, made-up and off-topic queries ("panda bamboo", "football")
@@ -67,7 +77,10 @@ def relevance(
     else:
         bound, (slope, middle) = _bound(evidence.vector, evidence.depth), VECTOR_CURVE
         values = [bound if i.vector is None else i.vector.score for i in items]
-    return _never_below_lower_ranks([_sigmoid(slope * (v - middle)) for v in values])
+    odds = [slope * (v - middle) for v in values]
+    if len(odds) > 1:
+        odds[0] += _standing_out(odds[0], max(odds[1:]))
+    return _never_below_lower_ranks([_sigmoid(z) for z in odds])
 
 
 def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | None) -> list[float]:
@@ -91,10 +104,18 @@ def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | N
         + trust[0] * (lexical_slope * (coverage - lexical_middle) - prior)
         + trust[1] * (vector_slope * (cosines - vector_middle) - prior)
     )
+    if len(odds) > 1:
+        odds[0] += _standing_out(float(odds[0]), float(odds[1:].max()))
     estimates = 1 / (1 + np.exp(-odds))
     raised = np.maximum.accumulate(estimates[::-1])[::-1]  # ``_never_below_lower_ranks``
     values: list[float] = np.round(raised, 4).tolist()
     return values
+
+
+def _standing_out(best: float, runner_up: float) -> float:
+    """What the best hit gains, in log-odds, for leading every other candidate: the same
+    evidence means more in a hit that stands out than in one among close rivals."""
+    return STANDOUT * max(0.0, best - runner_up)
 
 
 def likely_match(cosine: float) -> bool:
