@@ -16,6 +16,7 @@ from searchkit.config import Settings
 from searchkit.embed import Encoder
 from searchkit.errors import SourceError
 from searchkit.evaluation.evaluate import (
+    brier_score,
     cached_index_dir,
     calibration_error,
     evaluate,
@@ -108,7 +109,7 @@ def test_evaluate_modes_and_run_files(
     results = evaluate(dataset, engine, ["bm25", "vector", "hybrid"], run_dir=tmp_path)
     assert set(results) == {"bm25", "vector", "hybrid"}
     for metrics in results.values():
-        assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10", "ece"}
+        assert set(metrics) == {"ndcg@10", "recall@100", "mrr@10", "ece", "brier"}
         assert all(0.0 <= value <= 1.0 for value in metrics.values())
     # Lexical queries q1 and q4 are found by BM25; the paraphrases need vectors.
     assert results["vector"]["recall@100"] == 1.0
@@ -122,7 +123,7 @@ def test_evaluate_modes_and_run_files(
         run = {}
         for row in ir_measures.read_trec_run(str(tmp_path / f"{mode}.trec")):
             run.setdefault(row.query_id, []).append((row.doc_id, row.score))
-        ranking = {key: value for key, value in results[mode].items() if key != "ece"}
+        ranking = {k: v for k, v in results[mode].items() if k not in {"ece", "brier"}}
         assert score(dataset.qrels, run) == pytest.approx(ranking)
 
 
@@ -133,6 +134,12 @@ def test_calibration_error_compares_relevance_with_judgments() -> None:
     assert calibration_error(qrels, run, exact) == pytest.approx(0.01)
     backwards = {"q1": {"a": 0.05, "b": 0.95}, "q2": {"c": 0.05, "d": 0.95}}
     assert calibration_error(qrels, run, backwards) == pytest.approx(0.95)
+    assert brier_score(qrels, run, exact) == pytest.approx(0.01**2)
+    assert brier_score(qrels, run, backwards) == pytest.approx(0.95**2)
+    # Unjudged queries count in neither.
+    assert brier_score(qrels, {**run, "q9": [("z", 1.0)]}, {**exact, "q9": {"z": 1.0}}) == (
+        pytest.approx(0.01**2)
+    )
 
 
 def test_eval_index_is_cached_under_the_index_home(

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from ..evaluation.tune import TuneReport
 
-METRIC_NAMES = ("ndcg@10", "recall@100", "mrr@10", "ece")
+METRIC_NAMES = ("ndcg@10", "recall@100", "mrr@10", "ece", "brier")
 TOP_CHOICES_SHOWN = 12
 
 
@@ -73,7 +73,8 @@ def eval_command(
         ),
     ] = False,
 ) -> None:
-    """Score searchkit on a BEIR dataset: nDCG@10, Recall@100 and MRR@10 per mode."""
+    """Score searchkit on a BEIR dataset: nDCG@10, Recall@100 and MRR@10 per mode, and how well
+    hits' relevance matches the judgments of each top 10 (ece, and the Brier score)."""
     from ..evaluation.evaluate import evaluate, load_beir, open_eval_engine, open_judged_index
 
     settings = make_settings(

@@ -206,14 +206,9 @@ def calibration_error(qrels: dict[str, dict[str, int]], run: Run, relevance: Rel
     in 10 equal-width bins, how far the mean relevance lies from the share judged relevant,
     weighted by the bin's size."""
     bins: list[list[tuple[float, int]]] = [[] for _ in range(CALIBRATION_BINS)]
-    for qid, ranked in run.items():
-        judged = qrels.get(qid)
-        if judged is None:
-            continue
-        for doc, _ in ranked[:CALIBRATION_DEPTH]:
-            value = relevance[qid][doc]
-            position = min(int(value * CALIBRATION_BINS), CALIBRATION_BINS - 1)
-            bins[position].append((value, int(judged.get(doc, 0) > 0)))
+    for value, judged in _judged_top(qrels, run, relevance):
+        position = min(int(value * CALIBRATION_BINS), CALIBRATION_BINS - 1)
+        bins[position].append((value, judged))
     total = sum(len(entries) for entries in bins)
     if not total:
         return 0.0
@@ -222,6 +217,25 @@ def calibration_error(qrels: dict[str, dict[str, int]], run: Run, relevance: Rel
         for entries in bins
         if entries
     )
+
+
+def brier_score(qrels: dict[str, dict[str, int]], run: Run, relevance: Relevance) -> float:
+    """The mean squared gap between ``relevance`` and the judgment (1 or 0) over each judged
+    query's top 10 documents: a proper score, which binning cannot flatter, beside ``ece``."""
+    pairs = _judged_top(qrels, run, relevance)
+    return mean((value - judged) ** 2 for value, judged in pairs) if pairs else 0.0
+
+
+def _judged_top(
+    qrels: dict[str, dict[str, int]], run: Run, relevance: Relevance
+) -> list[tuple[float, int]]:
+    """(relevance, judged relevant 1 or 0) for each judged query's top 10 documents."""
+    return [
+        (relevance[qid][doc], int(qrels[qid].get(doc, 0) > 0))
+        for qid, ranked in run.items()
+        if qid in qrels
+        for doc, _ in ranked[:CALIBRATION_DEPTH]
+    ]
 
 
 def per_query(
@@ -257,7 +271,7 @@ def evaluate(
     run_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Metrics per mode (with ``ece``, the calibration error of hits' relevance); with
+    """Metrics per mode (with ``ece`` and ``brier``, how well hits' relevance is calibrated); with
     ``run_dir``, one TREC run file per mode (``<mode>.trec``)."""
     modes = list(modes)
     vectors = encode_queries(engine, dataset) if set(modes) - {"bm25"} else None
@@ -268,6 +282,7 @@ def evaluate(
         )
         results[mode] = score(dataset.qrels, run)
         results[mode]["ece"] = calibration_error(dataset.qrels, run, relevance)
+        results[mode]["brier"] = brier_score(dataset.qrels, run, relevance)
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
             write_trec(run, run_dir / f"{mode}.trec", f"searchkit-{mode}")
