@@ -28,7 +28,7 @@ from typing import Any
 from adaptive import AdaptiveRow, adaptive_lines, adaptive_rows
 from http_load import NO_SEARCH, PLAIN_BM25, HttpRow, http_rows
 from ingest import IngestRow, find_source, ingest_row
-from latency import PLAIN_BM25_STEP, RATE_STEPS, LatencyRow, latency_rows
+from latency import HIGHLIGHT_STEP, PLAIN_BM25_STEP, RATE_STEPS, LatencyRow, latency_rows
 from live import LiveFigures, as_dict, live_figures, live_lines
 from relevance import RelevanceRow, explain_cost, relevance_rows
 from report import cluster_lines, scale_lines, throughput_lines, whole_process_lines
@@ -243,6 +243,15 @@ def write_results(results: Results) -> None:
                     f"**{plain.p50_ms / page.p50_ms:.1f}x** at p50"
                     + (f", {page.per_s / plain.per_s:.1f}x back to back." if plain.per_s else ".")
                 )
+                alone = by_name.get(HIGHLIGHT_STEP)
+                if alone is not None:
+                    room = 2 * page.p50_ms - plain.p50_ms
+                    lines.append(
+                        f"Highlighting a page alone takes {alone.p50_ms:.2f} ms at p50; the 2x "
+                        f"goal leaves it {room:.2f} ms (twice the raw page, less the query "
+                        f"without highlights): {alone.p50_ms / 10 * 1000:.0f} µs a hit against "
+                        f"{max(room, 0) / 10 * 1000:.0f}."
+                    )
     lines += throughput_lines(results.throughput, results.quality)
     lines += whole_process_lines(results.whole)
     lines += scale_lines(results.vectors, results.hybrid_scale, results.ingest)
