@@ -136,10 +136,13 @@ def test_calibration_error_compares_relevance_with_judgments() -> None:
     assert calibration_error(qrels, run, backwards) == pytest.approx(0.95)
     assert brier_score(qrels, run, exact) == pytest.approx(0.01**2)
     assert brier_score(qrels, run, backwards) == pytest.approx(0.95**2)
-    # Unjudged queries count in neither.
-    assert brier_score(qrels, {**run, "q9": [("z", 1.0)]}, {**exact, "q9": {"z": 1.0}}) == (
-        pytest.approx(0.01**2)
-    )
+    # Unjudged queries count in neither, nor do documents below each query's top 10.
+    unjudged = ({**run, "q9": [("z", 1.0)]}, {**exact, "q9": {"z": 0.0}})
+    assert calibration_error(qrels, *unjudged) == pytest.approx(0.01)
+    assert brier_score(qrels, *unjudged) == pytest.approx(0.01**2)
+    deep = [*run["q1"], *((f"x{i}", 0.5) for i in range(10))]
+    deep_values = {**exact["q1"], **{f"x{i}": 0.01 for i in range(8)}, "x8": 0.9, "x9": 0.9}
+    assert brier_score(qrels, {"q1": deep}, {"q1": deep_values}) == pytest.approx(0.01**2)
 
 
 def test_eval_index_is_cached_under_the_index_home(

@@ -69,10 +69,33 @@ def test_a_clear_winner_reads_as_more_relevant_than_the_same_evidence_among_riva
     assert _top("bm25", clear, []) > 1.5 * _top("bm25", close, [])
     assert _top("vector", [], _cosines(0.6, 0.3)) > _top("vector", [], _cosines(0.6, 0.58))
     assert _top("hybrid", clear, _cosines(0.6, 0.3)) > _top("hybrid", close, _cosines(0.6, 0.58))
-    # Only the best hit counts a lead: the runner-up reads as its own evidence says.
-    fused = fuse_legs("bm25", clear, [], FusionOptions())
-    values = relevance(fused, "bm25", Evidence(4.0, clear, [], DEPTH), None)
-    assert values[1] == _top("bm25", [Ranked(2, 1, 1.0)], [])
+    # A lone match leads every passage BM25 did not match: as clear a winner as it gets.
+    assert _top("bm25", clear[:1], []) >= _top("bm25", clear, [])
+
+
+def test_only_the_best_hit_counts_a_lead(monkeypatch: pytest.MonkeyPatch) -> None:
+    bm25 = [Ranked(1, 1, 4.0), Ranked(2, 2, 1.0), Ranked(3, 3, 0.8)]
+    vector = [Ranked(1, 1, 0.6), Ranked(2, 2, 0.3), Ranked(4, 3, 0.2)]
+    for mode in ("bm25", "vector", "hybrid"):
+        fused = fuse_legs(mode, bm25, vector, FusionOptions(vector_weight=0.5))
+        evidence = Evidence(4.0, bm25, vector, DEPTH)
+        with_lead = relevance(fused, mode, evidence, 0.5)
+        monkeypatch.setattr("searchkit.search.relevance.STANDOUT", 0.0)
+        without = relevance(fused, mode, evidence, 0.5)
+        monkeypatch.undo()
+        assert with_lead[0] > without[0] and with_lead[1:] == without[1:], mode
+
+
+@given(scores, cosines, st.floats(0.5, 20.0), st.integers(2, DEPTH))
+def test_a_single_leg_page_reads_as_the_whole_list_does(
+    bm25_scores: list[float], vector_scores: list[float], idf_sum: float, shown: int
+) -> None:
+    bm25, vector = _leg(bm25_scores), _leg(vector_scores)  # what the engine shows of one leg
+    for mode in ("bm25", "vector"):
+        fused = fuse_legs(mode, bm25, vector, FusionOptions())
+        evidence = Evidence(idf_sum, bm25, vector, DEPTH)
+        whole = relevance(fused, mode, evidence, None)
+        assert relevance(fused[:shown], mode, evidence, None) == whole[:shown]
 
 
 def _cosines(best: float, rest: float) -> list[Ranked]:
@@ -111,7 +134,9 @@ def test_stopwords_and_unknown_words_find_nothing_in_every_mode(seeds_index: Pat
     assert "sanction" in best[0].text.lower()
     assert best[0].relevance >= 0.5  # the goal of issue 14
     assert best[1].relevance < 0.2  # the rest are weak matches
-    for mode in ("bm25", "vector"):  # a page of one hit still counts the best hit's lead
+    # Neither a page of one hit nor one passage a document changes what the best hit leads.
+    assert engine.query("S-400 sanctions", k=3, per_doc=1).hits[0].relevance == best[0].relevance
+    for mode in ("bm25", "vector"):
         one = engine.query("S-400 sanctions", k=1, mode=mode).hits  # type: ignore[arg-type]
         assert one[0].relevance == engine.query("S-400 sanctions", k=5, mode=mode).hits[0].relevance
 

@@ -1,7 +1,7 @@
 """Relevance evaluation on BEIR-format datasets: load, build (cached), run, score, write runs.
 
-Ranking metrics come from ir-measures (backed by pytrec_eval); only ``ece``, a calibration
-metric ir-measures does not have, is computed here.
+Ranking metrics come from ir-measures (backed by pytrec_eval); only the calibration of hits'
+relevance (``ece`` and ``brier``), which ir-measures does not measure, is computed here.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MEASURES = {"ndcg@10": nDCG @ 10, "recall@100": R @ 100, "mrr@10": RR @ 10}
 RUN_DEPTH = 100
 Run = dict[str, list[tuple[str, float]]]
 Relevance = dict[str, dict[str, float]]  # query -> document -> relevance
-CALIBRATION_DEPTH = 10  # ``ece`` judges each query's top 10
+CALIBRATION_DEPTH = 10  # ``ece`` and ``brier`` judge each query's top 10
 CALIBRATION_BINS = 10
 
 

@@ -151,8 +151,9 @@ class SearchEngine:
         # One leg alone ranks its own candidates: it needs no more than the page and the
         # runner-up (the best hit's relevance counts its lead), unless per_doc drops some of
         # them. Hybrid fuses each leg's full candidate list.
+        shown = max(offset + k, 2)
         single = mode != "hybrid" and per_doc is None
-        depth = max(offset + k, 2) if single else max(fusion.candidates, offset + k)
+        depth = shown if single else max(fusion.candidates, offset + k)
         bm25, vectors = self.shards.legs(
             text,
             mode,
@@ -163,13 +164,18 @@ class SearchEngine:
             filters=filters,
         )
         fused = fuse_legs(mode, bm25, vectors, fusion)
-        if per_doc is not None:
-            fused = cap_per_group(fused, self._documents_of(fused), per_doc)
-        # One leg's relevance falls with its score already; only hybrid needs the whole list.
-        whole = mode == "hybrid" or min_relevance is not None
-        scope = fused if whole else fused[: max(offset + k, 2)]
+        # A single leg's relevance falls with its score already: it needs only what is shown.
+        whole = mode == "hybrid" or min_relevance is not None or per_doc is not None
         evidence = self._evidence(text, mode, (bm25, vectors), depth)
-        relevant = relevance(scope, mode, evidence, fusion.vector_weight)
+        relevant = relevance(
+            fused if whole else fused[:shown], mode, evidence, fusion.vector_weight
+        )
+        # Judged before per_doc's cap, as rank_documents (and so eval) judges: the best hit
+        # leads its own document's other passages too.
+        if per_doc is not None:
+            judged = dict(zip((item.passage_id for item in fused), relevant, strict=True))
+            fused = cap_per_group(fused, self._documents_of(fused), per_doc)
+            relevant = [judged[item.passage_id] for item in fused]
         if min_relevance is not None:  # relevance falls with rank: the relevant are a prefix
             kept = sum(1 for value in relevant if value >= min_relevance)
             fused, relevant = fused[:kept], relevant[:kept]

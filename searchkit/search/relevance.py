@@ -17,10 +17,10 @@ fusion gives it, over the larger share): a leg the self-check found useless adds
 so does a vector leg that found nothing closer than unrelated text for this query.
 The best hit also counts its lead: a query with one answer shows it as a clear winner. The
 further its evidence stands above every other candidate's, the likelier it is that answer:
-on SciFact train, 0.30 of the top hits leading by under 0.5 in log-odds are judged relevant,
-0.92 of those leading by 2 to 2.5. A collection where many passages answer each query gives
-few clear winners, and so little lead to count. Finally a hit never reads as less relevant
-than one ranked below it.
+on SciFact train, 0.30 of the top documents leading by under 0.5 in log-odds are judged
+relevant, 0.92 of those leading by 2 to 2.5 (``benchmarks/lead.py``). A collection where many
+passages answer each query gives few clear winners, and so little lead to count. Finally a
+hit never reads as less relevant than one ranked below it.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ LEXICAL_CURVE = (3.6, 1.1)  # slope, and the IDF coverage at which BM25 alone sa
 # What the best hit's lead over every other candidate (in log-odds) adds to its own log-odds:
 # the lead counts twice. On SciFact train, the top documents leading by under 2 (554 of 809
 # queries) are then judged relevant about as often as predicted (0.30-0.72 against
-# 0.32-0.68); those leading by more are right still more often than predicted.
+# 0.32-0.68); those leading by more are right still more often than predicted
+# (``python benchmarks/lead.py ../shared/datasets/scifact --split train``).
 STANDOUT = 1.0
 WEAK = 0.2  # below this a hit is shown as a weak match (page, human output)
 # Below this cosine a sentence or passage is as close to the query as unrelated text: against
@@ -66,21 +67,26 @@ def relevance(
 ) -> list[float]:
     """The relevance of each of ``items`` (a query's fused ranking, best first), in [0, 1];
     ``vector_weight`` is the vector leg's share in the fusion (None: even)."""
+    if not items:
+        return []
     if mode == "hybrid":
         return _hybrid(items, evidence, vector_weight)
     # One leg says it alone, through its own curve, over a page of hits: in Python, so that a
     # bm25 query never loads numpy (a cold `searchkit query` would pay for its import).
+    # Each list ends with the best hit's rival beyond the candidates (``_rivals``).
     if mode == "bm25":
         bound, (slope, middle) = _bound(evidence.bm25, evidence.depth), LEXICAL_CURVE
-        scores = [bound if i.bm25 is None else i.bm25.score for i in items]
+        scores = [*(bound if i.bm25 is None else i.bm25.score for i in items), _rivals(evidence)[0]]
         values = [min(1.0, s / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0 for s in scores]
     else:
         bound, (slope, middle) = _bound(evidence.vector, evidence.depth), VECTOR_CURVE
-        values = [bound if i.vector is None else i.vector.score for i in items]
+        values = [
+            *(bound if i.vector is None else i.vector.score for i in items),
+            _rivals(evidence)[1],
+        ]
     odds = [slope * (v - middle) for v in values]
-    if len(odds) > 1:
-        odds[0] += _standing_out(odds[0], max(odds[1:]))
-    return _never_below_lower_ranks([_sigmoid(z) for z in odds])
+    odds[0] += _standing_out(odds[0], max(odds[1:]))
+    return _never_below_lower_ranks([_sigmoid(z) for z in odds[:-1]])
 
 
 def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | None) -> list[float]:
@@ -92,24 +98,36 @@ def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | N
     if not evidence.vector:  # the vector leg found nothing related: it cannot judge this
         trust = (1.0, 0.0)  # query (a made-up word, an identifier)
     prior = _logit(PRIOR)
+    # As in ``relevance``, each array ends with the best hit's rival beyond the candidates.
+    rival_score, rival_cosine = _rivals(evidence)
     bound = _bound(evidence.bm25, evidence.depth)
-    scores = np.array([bound if i.bm25 is None else i.bm25.score for i in items], float)
+    scores = np.array([*(bound if i.bm25 is None else i.bm25.score for i in items), rival_score])
     idf_sum = evidence.idf_sum  # equals min(1, s / idf_sum), but cannot overflow
     coverage = np.minimum(scores, idf_sum) / idf_sum if idf_sum > 0 else 0.0
     bound = _bound(evidence.vector, evidence.depth)
-    cosines = np.array([bound if i.vector is None else i.vector.score for i in items], float)
+    cosines = np.array(
+        [*(bound if i.vector is None else i.vector.score for i in items), rival_cosine]
+    )
     (lexical_slope, lexical_middle), (vector_slope, vector_middle) = LEXICAL_CURVE, VECTOR_CURVE
     odds = (
         prior
         + trust[0] * (lexical_slope * (coverage - lexical_middle) - prior)
         + trust[1] * (vector_slope * (cosines - vector_middle) - prior)
     )
-    if len(odds) > 1:
-        odds[0] += _standing_out(float(odds[0]), float(odds[1:].max()))
-    estimates = 1 / (1 + np.exp(-odds))
+    odds[0] += _standing_out(float(odds[0]), float(odds[1:].max()))
+    estimates = 1 / (1 + np.exp(-odds[:-1]))
     raised = np.maximum.accumulate(estimates[::-1])[::-1]  # ``_never_below_lower_ranks``
     values: list[float] = np.round(raised, 4).tolist()
     return values
+
+
+def _rivals(evidence: Evidence) -> tuple[float, float]:
+    """What a passage beyond the candidates scores at most, on each leg, as a rival to the best
+    hit even when it is the only candidate: BM25's bound (0 where BM25 matched no more), and
+    the least similar candidate of the vector leg (one that returned fewer than it was asked
+    for returned every passage there is: none beyond it is less similar)."""
+    vector = evidence.vector[-1].score if evidence.vector else 0.0
+    return _bound(evidence.bm25, evidence.depth), vector
 
 
 def _standing_out(best: float, runner_up: float) -> float:
