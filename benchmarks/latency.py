@@ -32,7 +32,7 @@ CANDIDATES = 300
 # The steps whose single-thread rate the HTTP section compares with (issue 16's second goal).
 PLAIN_BM25_STEP = "searchkit bm25, no highlights"  # ``highlight=False``: what marking words costs
 # Marking the words of a bm25 page alone, as ``search.hits.make_hit`` does for each hit.
-HIGHLIGHT_STEP = "searchkit highlights alone (10 hits)"
+HIGHLIGHT_STEP = "searchkit highlights alone (a bm25 page)"
 RATE_STEPS = ("raw tantivy top 10 + texts", "searchkit bm25", PLAIN_BM25_STEP, "searchkit hybrid")
 RATE_PASSES, RATE_SECONDS = 3, 1.0  # a back-to-back rate: at least this many passes and seconds
 
