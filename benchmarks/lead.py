@@ -1,7 +1,9 @@
-"""How often a query's best document is judged relevant, by how far it leads the rest: the
+"""How often a query's best document is judged relevant, by how far it leads the next one: the
 count behind ``search.relevance.STANDOUT``. Hybrid, default settings, each judged query's top
-document, in bins of its lead over the runner-up in log-odds of relevance without the lead;
-beside the share judged relevant, the mean relevance without and with the lead counted.
+document, in bins of its lead over the second document in log-odds of relevance without the
+lead (each document's relevance is its best passage's; the engine counts the best passage's
+lead over every other passage, its own document's included); beside the share judged relevant,
+the mean relevance without and with the lead counted.
 
     python benchmarks/lead.py ../shared/datasets/scifact [--split train] [--index-home index]
 """
@@ -48,7 +50,7 @@ def main() -> None:
         (best, _), (runner_up, _) = without.ranked[:2]
         lead = _logit(without.relevance[best]) - _logit(without.relevance[runner_up])
         judged = int(dataset.qrels[qid].get(best, 0) > 0)
-        bins[min(int(lead / BIN), LAST_BIN)].append(
+        bins[max(-1, min(math.floor(lead / BIN), LAST_BIN))].append(
             (judged, without.relevance[best], with_lead.relevance[best])
         )
     print(f"{args.dataset.name} ({args.split}): top documents by lead, STANDOUT = {shipped}")
@@ -57,7 +59,11 @@ def main() -> None:
     for position in sorted(bins):
         rows = bins[position]
         low = position * BIN
-        span = f"{low:.1f} and more" if position == LAST_BIN else f"{low:.1f}-{low + BIN:.1f}"
+        span = f"{low:.1f}-{low + BIN:.1f}"
+        if position == LAST_BIN:
+            span = f"{low:.1f} and more"
+        elif position < 0:
+            span = "below 0 (another document holds the best passage)"
         print(
             f"| {span} | {len(rows)} | {_mean(r[0] for r in rows):.2f} "
             f"| {_mean(r[1] for r in rows):.2f} | {_mean(r[2] for r in rows):.2f} |"

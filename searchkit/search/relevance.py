@@ -17,8 +17,8 @@ fusion gives it, over the larger share): a leg the self-check found useless adds
 so does a vector leg that found nothing closer than unrelated text for this query.
 The best hit also counts its lead: a query with one answer shows it as a clear winner. The
 further its evidence stands above every other candidate's, the likelier it is that answer:
-on SciFact train, 0.30 of the top documents leading by under 0.5 in log-odds are judged
-relevant, 0.92 of those leading by 2 to 2.5 (``benchmarks/lead.py``). A collection where many
+on SciFact train, 0.30 of the top documents leading the next one by under 0.5 in log-odds are
+judged relevant, 0.92 of those leading by 2 to 2.5 (``benchmarks/lead.py``). A collection where many
 passages answer each query gives few clear winners, and so little lead to count. Finally a
 hit never reads as less relevant than one ranked below it.
 """
@@ -37,8 +37,8 @@ PRIOR = 0.12  # the share of judged-relevant hits in a top 10, over both fitting
 VECTOR_CURVE = (10.5, 0.74)  # slope, and the cosine at which the vector leg alone says 1/2
 LEXICAL_CURVE = (3.6, 1.1)  # slope, and the IDF coverage at which BM25 alone says 1/2
 # What the best hit's lead over every other candidate (in log-odds) adds to its own log-odds:
-# the lead counts twice. On SciFact train, the top documents leading by under 2 (554 of 809
-# queries) are then judged relevant about as often as predicted (0.30-0.72 against
+# the lead counts twice. On SciFact train, the top documents leading the next by under 2 (554
+# of 809 queries) are then judged relevant about as often as predicted (0.30-0.72 against
 # 0.32-0.68); those leading by more are right still more often than predicted
 # (``python benchmarks/lead.py ../shared/datasets/scifact --split train``).
 STANDOUT = 1.0
@@ -122,10 +122,11 @@ def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | N
 
 
 def _rivals(evidence: Evidence) -> tuple[float, float]:
-    """What a passage beyond the candidates scores at most, on each leg, as a rival to the best
-    hit even when it is the only candidate: BM25's bound (0 where BM25 matched no more), and
-    the least similar candidate of the vector leg (one that returned fewer than it was asked
-    for returned every passage there is: none beyond it is less similar)."""
+    """The best hit's rival beyond the candidates, on each leg: BM25's bound (0 where BM25
+    matched no more: a lone match leads everything else) and the vector leg's least similar
+    candidate. A full vector leg leaves nothing beyond it more similar; a short one left nothing
+    beyond it, and its rival is no stronger than that last candidate, which is fused too (a
+    lone vector candidate is its own rival: no lead)."""
     vector = evidence.vector[-1].score if evidence.vector else 0.0
     return _bound(evidence.bm25, evidence.depth), vector
 
