@@ -17,10 +17,10 @@ fusion gives it, over the larger share): a leg the self-check found useless adds
 so does a vector leg that found nothing closer than unrelated text for this query.
 The best hit also counts its lead: a query with one answer shows it as a clear winner. The
 further its evidence stands above every other candidate's, the likelier it is that answer:
-on SciFact train, 0.30 of the top documents leading the next one by under 0.5 in log-odds are
-judged relevant, 0.92 of those leading by 2 to 2.5 (``benchmarks/lead.py``). A collection where many
-passages answer each query gives few clear winners, and so little lead to count. Finally a
-hit never reads as less relevant than one ranked below it.
+on SciFact train, 0.30 of the top documents leading the next one by under 0.5 in log-odds
+are judged relevant, 0.92 of those leading by 2 to 2.5 (``benchmarks/lead.py``). A
+collection where many passages answer each query gives few clear winners, and so little
+lead to count. Finally a hit never reads as less relevant than one ranked below it.
 """
 
 from __future__ import annotations
