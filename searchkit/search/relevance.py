@@ -73,16 +73,18 @@ def relevance(
         return _hybrid(items, evidence, vector_weight)
     # One leg says it alone, through its own curve, over a page of hits: in Python, so that a
     # bm25 query never loads numpy (a cold `searchkit query` would pay for its import).
-    # Each list ends with the best hit's rival beyond the candidates (``_rivals``).
+    # Each list ends with the best hit's rival beyond the candidates: a passage at BM25's
+    # bound (0 where BM25 matched no more: a lone match leads everything else), or as similar
+    # as the vector leg's last candidate (``_vector_rival``).
     if mode == "bm25":
         bound, (slope, middle) = _bound(evidence.bm25, evidence.depth), LEXICAL_CURVE
-        scores = [*(bound if i.bm25 is None else i.bm25.score for i in items), _rivals(evidence)[0]]
+        scores = [*(bound if i.bm25 is None else i.bm25.score for i in items), bound]
         values = [min(1.0, s / evidence.idf_sum) if evidence.idf_sum > 0 else 0.0 for s in scores]
     else:
         bound, (slope, middle) = _bound(evidence.vector, evidence.depth), VECTOR_CURVE
         values = [
             *(bound if i.vector is None else i.vector.score for i in items),
-            _rivals(evidence)[1],
+            _vector_rival(evidence),
         ]
     odds = [slope * (v - middle) for v in values]
     odds[0] += _standing_out(odds[0], max(odds[1:]))
@@ -99,14 +101,13 @@ def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | N
         trust = (1.0, 0.0)  # query (a made-up word, an identifier)
     prior = _logit(PRIOR)
     # As in ``relevance``, each array ends with the best hit's rival beyond the candidates.
-    rival_score, rival_cosine = _rivals(evidence)
     bound = _bound(evidence.bm25, evidence.depth)
-    scores = np.array([*(bound if i.bm25 is None else i.bm25.score for i in items), rival_score])
+    scores = np.array([*(bound if i.bm25 is None else i.bm25.score for i in items), bound])
     idf_sum = evidence.idf_sum  # equals min(1, s / idf_sum), but cannot overflow
     coverage = np.minimum(scores, idf_sum) / idf_sum if idf_sum > 0 else 0.0
     bound = _bound(evidence.vector, evidence.depth)
     cosines = np.array(
-        [*(bound if i.vector is None else i.vector.score for i in items), rival_cosine]
+        [*(bound if i.vector is None else i.vector.score for i in items), _vector_rival(evidence)]
     )
     (lexical_slope, lexical_middle), (vector_slope, vector_middle) = LEXICAL_CURVE, VECTOR_CURVE
     odds = (
@@ -121,14 +122,12 @@ def _hybrid(items: Sequence[Fused], evidence: Evidence, vector_weight: float | N
     return values
 
 
-def _rivals(evidence: Evidence) -> tuple[float, float]:
-    """The best hit's rival beyond the candidates, on each leg: BM25's bound (0 where BM25
-    matched no more: a lone match leads everything else) and the vector leg's least similar
-    candidate. A full vector leg leaves nothing beyond it more similar; a short one left nothing
-    beyond it, and its rival is no stronger than that last candidate, which is fused too (a
-    lone vector candidate is its own rival: no lead)."""
-    vector = evidence.vector[-1].score if evidence.vector else 0.0
-    return _bound(evidence.bm25, evidence.depth), vector
+def _vector_rival(evidence: Evidence) -> float:
+    """The cosine of the best hit's rival beyond the vector leg's candidates: its least similar
+    one. A full leg leaves nothing beyond it more similar; a short one left nothing beyond it,
+    and its rival is no stronger than that last candidate, which is fused too (a lone vector
+    candidate is its own rival: no lead)."""
+    return evidence.vector[-1].score if evidence.vector else 0.0
 
 
 def _standing_out(best: float, runner_up: float) -> float:
